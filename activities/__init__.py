@@ -1,0 +1,1 @@
+"""Temporal activities: thin side-effecting steps over the adapters, each idempotent."""

@@ -1,0 +1,1 @@
+"""The API: FastAPI REST routes, the bare OpenRTB bid route, and the gRPC BiddingService."""

@@ -1,0 +1,1 @@
+"""Temporal plumbing: client factory, data converter, dev server launcher, search attributes."""

@@ -1,0 +1,100 @@
+"""The real services tests talk to: Redis, NATS with JetStream and PostgreSQL on loopback.
+
+Every development and CI machine runs them; when one is not answering, it is started here with
+the same command the machine uses at boot.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+    start: tuple[str, ...]
+
+
+REDIS = Service(
+    "redis",
+    6379,
+    (
+        "redis-server",
+        "--daemonize",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+        "-::1",
+        "--port",
+        "6379",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        "/var/lib/redis",
+        "--logfile",
+        "/var/log/redis/ci.log",
+    ),
+)
+NATS = Service(
+    "nats",
+    4222,
+    (
+        "start-stop-daemon",
+        "--start",
+        "--oknodo",
+        "--background",
+        "--exec",
+        "/usr/sbin/nats-server",
+        "--",
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "4222",
+        "-js",
+        "-sd",
+        "/var/lib/nats-server",
+        "-l",
+        "/var/log/nats-server.log",
+    ),
+)
+POSTGRES = Service("postgres", 5432, ())
+
+
+def answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_start_command() -> tuple[str, ...]:
+    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
+    return ("pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start")
+
+
+def ensure(service: Service, wait_s: float = 15.0) -> None:
+    if answers(service.port):
+        return
+    command = service.start or _postgres_start_command()
+    subprocess.run(command, check=False, capture_output=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if answers(service.port):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} is not answering on 127.0.0.1:{service.port}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

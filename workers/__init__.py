@@ -1,0 +1,1 @@
+"""Process entry points and the composition root: the CLI, servers, bidder fleet, sinks."""
