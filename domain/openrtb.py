@@ -1,0 +1,527 @@
+"""OpenRTB 2.6 bid request and response types.
+
+Requests are validated here once, on the way in. Unknown fields are ignored (exchanges add their
+own), wrong types are refused. Fields that OpenRTB 2.5 carried under ``ext`` and 2.6 promoted to
+first-class (``regs.gdpr``, ``regs.us_privacy``, ``user.consent``, ``user.eids``,
+``source.schain``) are accepted in either place; the 2.6 location wins when both are present.
+
+Responses are built by the bid pipeline and serialised with ``None`` fields left out, so every
+response validates against the IAB ``BidResponse.json`` schema.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+OPENRTB_VERSION = "2.6"
+
+JsonObject = dict[str, Any]
+
+
+class _Rtb(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _promote_from_ext(data: Any, *names: str) -> Any:
+    """Copy 2.5-era ``ext.<name>`` values up to the 2.6 location when the latter is absent."""
+    if not isinstance(data, dict):
+        return data
+    ext = data.get("ext")
+    if not isinstance(ext, dict):
+        return data
+    missing = [name for name in names if name in ext and data.get(name) is None]
+    if not missing:
+        return data
+    promoted = dict(data)
+    for name in missing:
+        promoted[name] = ext[name]
+    return promoted
+
+
+class MediaType(IntEnum):
+    """``bid.mtype``: the type of creative markup in a bid."""
+
+    BANNER = 1
+    VIDEO = 2
+    AUDIO = 3
+    NATIVE = 4
+
+
+class DeviceType(IntEnum):
+    """AdCOM device types carried in ``device.devicetype``."""
+
+    MOBILE_TABLET = 1
+    PERSONAL_COMPUTER = 2
+    CONNECTED_TV = 3
+    PHONE = 4
+    TABLET = 5
+    CONNECTED_DEVICE = 6
+    SET_TOP_BOX = 7
+    OOH_DEVICE = 8
+
+
+class LossReason(IntEnum):
+    """OpenRTB loss reason codes (``${AUCTION_LOSS}``) that the notice handler names."""
+
+    BID_WON = 0
+    INTERNAL_ERROR = 1
+    IMPRESSION_OPPORTUNITY_EXPIRED = 2
+    INVALID_BID_RESPONSE = 3
+    INVALID_DEAL_ID = 4
+    INVALID_AUCTION_ID = 5
+    INVALID_ADOMAIN = 6
+    MISSING_MARKUP = 7
+    MISSING_CREATIVE_ID = 8
+    MISSING_BID_PRICE = 9
+    MISSING_MIN_CREATIVE_APPROVAL_DATA = 10
+    BID_BELOW_AUCTION_FLOOR = 100
+    BID_BELOW_DEAL_FLOOR = 101
+    LOST_TO_HIGHER_BID = 102
+    LOST_TO_PMP_DEAL = 103
+    BUYER_SEAT_BLOCKED = 104
+
+
+class NoBidReason(IntEnum):
+    """OpenRTB no-bid reason codes (``nbr``)."""
+
+    UNKNOWN_ERROR = 0
+    TECHNICAL_ERROR = 1
+    INVALID_REQUEST = 2
+    KNOWN_WEB_SPIDER = 3
+    SUSPECTED_NON_HUMAN_TRAFFIC = 4
+    CLOUD_DATA_CENTER_PROXY_IP = 5
+    UNSUPPORTED_DEVICE = 6
+    BLOCKED_PUBLISHER = 7
+    UNMATCHED_USER = 8
+    DAILY_READER_CAP_MET = 9
+    DAILY_DOMAIN_CAP_MET = 10
+
+
+# --- request ---------------------------------------------------------------------------------
+
+
+class Format(_Rtb):
+    w: int | None = None
+    h: int | None = None
+    wratio: int | None = None
+    hratio: int | None = None
+    wmin: int | None = None
+    ext: JsonObject | None = None
+
+
+class Banner(_Rtb):
+    format: list[Format] | None = None
+    w: int | None = None
+    h: int | None = None
+    btype: list[int] | None = None
+    battr: list[int] | None = None
+    pos: int | None = None
+    mimes: list[str] | None = None
+    topframe: int | None = None
+    expdir: list[int] | None = None
+    api: list[int] | None = None
+    id: str | None = None
+    vcm: int | None = None
+    ext: JsonObject | None = None
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Every exact size this slot accepts: ``format`` first, then ``w``x``h``."""
+        sizes = [(f.w, f.h) for f in self.format or () if f.w is not None and f.h is not None]
+        if self.w is not None and self.h is not None and (self.w, self.h) not in sizes:
+            sizes.append((self.w, self.h))
+        return sizes
+
+
+class Video(_Rtb):
+    mimes: list[str]
+    minduration: int | None = None
+    maxduration: int | None = None
+    startdelay: int | None = None
+    maxseq: int | None = None
+    poddur: int | None = None
+    protocols: list[int] | None = None
+    w: int | None = None
+    h: int | None = None
+    podid: str | None = None
+    podseq: int | None = None
+    rqddurs: list[int] | None = None
+    placement: int | None = None
+    plcmt: int | None = None
+    linearity: int | None = None
+    skip: int | None = None
+    skipmin: int | None = None
+    skipafter: int | None = None
+    battr: list[int] | None = None
+    maxextended: int | None = None
+    minbitrate: int | None = None
+    maxbitrate: int | None = None
+    boxingallowed: int | None = None
+    playbackmethod: list[int] | None = None
+    delivery: list[int] | None = None
+    pos: int | None = None
+    companionad: list[Banner] | None = None
+    api: list[int] | None = None
+    companiontype: list[int] | None = None
+    ext: JsonObject | None = None
+
+
+class Audio(_Rtb):
+    mimes: list[str]
+    minduration: int | None = None
+    maxduration: int | None = None
+    poddur: int | None = None
+    protocols: list[int] | None = None
+    startdelay: int | None = None
+    rqddurs: list[int] | None = None
+    battr: list[int] | None = None
+    delivery: list[int] | None = None
+    companionad: list[Banner] | None = None
+    api: list[int] | None = None
+    feed: int | None = None
+    stitched: int | None = None
+    nvol: int | None = None
+    ext: JsonObject | None = None
+
+
+class Native(_Rtb):
+    request: str
+    ver: str | None = None
+    api: list[int] | None = None
+    battr: list[int] | None = None
+    ext: JsonObject | None = None
+
+
+class Deal(_Rtb):
+    id: str
+    bidfloor: float = 0.0
+    bidfloorcur: str = "USD"
+    at: int | None = None
+    wseat: list[str] | None = None
+    wadomain: list[str] | None = None
+    guar: int | None = None
+    ext: JsonObject | None = None
+
+
+class Pmp(_Rtb):
+    private_auction: int = 0
+    deals: list[Deal] | None = None
+    ext: JsonObject | None = None
+
+
+class Imp(_Rtb):
+    id: str
+    banner: Banner | None = None
+    video: Video | None = None
+    audio: Audio | None = None
+    native: Native | None = None
+    pmp: Pmp | None = None
+    displaymanager: str | None = None
+    displaymanagerver: str | None = None
+    instl: int | None = None
+    tagid: str | None = None
+    bidfloor: float = Field(default=0.0, ge=0)
+    bidfloorcur: str = "USD"
+    clickbrowser: int | None = None
+    secure: int | None = None
+    rwdd: int | None = None
+    ssai: int | None = None
+    exp: int | None = None
+    ext: JsonObject | None = None
+
+
+class Publisher(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    cat: list[str] | None = None
+    domain: str | None = None
+    ext: JsonObject | None = None
+
+
+class Content(_Rtb):
+    id: str | None = None
+    title: str | None = None
+    cat: list[str] | None = None
+    keywords: str | None = None
+    language: str | None = None
+    livestream: int | None = None
+    ext: JsonObject | None = None
+
+
+class Site(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    domain: str | None = None
+    cat: list[str] | None = None
+    sectioncat: list[str] | None = None
+    pagecat: list[str] | None = None
+    page: str | None = None
+    ref: str | None = None
+    search: str | None = None
+    mobile: int | None = None
+    privacypolicy: int | None = None
+    publisher: Publisher | None = None
+    content: Content | None = None
+    keywords: str | None = None
+    kwarray: list[str] | None = None
+    ext: JsonObject | None = None
+
+
+class App(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    bundle: str | None = None
+    domain: str | None = None
+    storeurl: str | None = None
+    cat: list[str] | None = None
+    sectioncat: list[str] | None = None
+    pagecat: list[str] | None = None
+    ver: str | None = None
+    privacypolicy: int | None = None
+    paid: int | None = None
+    publisher: Publisher | None = None
+    content: Content | None = None
+    keywords: str | None = None
+    kwarray: list[str] | None = None
+    ext: JsonObject | None = None
+
+
+class Dooh(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    venuetype: list[str] | None = None
+    venuetypetax: int | None = None
+    publisher: Publisher | None = None
+    domain: str | None = None
+    keywords: str | None = None
+    content: Content | None = None
+    ext: JsonObject | None = None
+
+
+class Geo(_Rtb):
+    lat: float | None = None
+    lon: float | None = None
+    type: int | None = None
+    accuracy: int | None = None
+    lastfix: int | None = None
+    ipservice: int | None = None
+    country: str | None = None
+    region: str | None = None
+    metro: str | None = None
+    city: str | None = None
+    zip: str | None = None
+    utcoffset: int | None = None
+    ext: JsonObject | None = None
+
+
+class Device(_Rtb):
+    geo: Geo | None = None
+    dnt: int | None = None
+    lmt: int | None = None
+    ua: str | None = None
+    ip: str | None = None
+    ipv6: str | None = None
+    devicetype: int | None = None
+    make: str | None = None
+    model: str | None = None
+    os: str | None = None
+    osv: str | None = None
+    h: int | None = None
+    w: int | None = None
+    js: int | None = None
+    language: str | None = None
+    carrier: str | None = None
+    connectiontype: int | None = None
+    ifa: str | None = None
+    ext: JsonObject | None = None
+
+
+class Segment(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    value: str | None = None
+    ext: JsonObject | None = None
+
+
+class Data(_Rtb):
+    id: str | None = None
+    name: str | None = None
+    segment: list[Segment] | None = None
+    ext: JsonObject | None = None
+
+
+class Uid(_Rtb):
+    id: str
+    atype: int | None = None
+    ext: JsonObject | None = None
+
+
+class Eid(_Rtb):
+    source: str
+    uids: list[Uid]
+    inserter: str | None = None
+    matcher: str | None = None
+    mm: int | None = None
+    ext: JsonObject | None = None
+
+
+class User(_Rtb):
+    id: str | None = None
+    buyeruid: str | None = None
+    yob: int | None = None
+    gender: str | None = None
+    keywords: str | None = None
+    kwarray: list[str] | None = None
+    customdata: str | None = None
+    geo: Geo | None = None
+    data: list[Data] | None = None
+    consent: str | None = None
+    eids: list[Eid] | None = None
+    ext: JsonObject | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_25_ext(cls, data: Any) -> Any:
+        return _promote_from_ext(data, "consent", "eids")
+
+
+class SupplyChainNode(_Rtb):
+    asi: str
+    sid: str
+    hp: int
+    rid: str | None = None
+    name: str | None = None
+    domain: str | None = None
+    ext: JsonObject | None = None
+
+
+class SupplyChain(_Rtb):
+    complete: int
+    nodes: list[SupplyChainNode]
+    ver: str
+    ext: JsonObject | None = None
+
+
+class Source(_Rtb):
+    fd: int | None = None
+    tid: str | None = None
+    pchain: str | None = None
+    schain: SupplyChain | None = None
+    ext: JsonObject | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_25_ext(cls, data: Any) -> Any:
+        return _promote_from_ext(data, "schain")
+
+
+class Regs(_Rtb):
+    coppa: int | None = None
+    gdpr: int | None = None
+    us_privacy: str | None = None
+    gpp: str | None = None
+    gpp_sid: list[int] | None = None
+    ext: JsonObject | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_25_ext(cls, data: Any) -> Any:
+        return _promote_from_ext(data, "gdpr", "us_privacy")
+
+
+class BidRequest(_Rtb):
+    id: str
+    imp: list[Imp] = Field(min_length=1)
+    site: Site | None = None
+    app: App | None = None
+    dooh: Dooh | None = None
+    device: Device | None = None
+    user: User | None = None
+    test: int = 0
+    at: int = 2
+    tmax: int | None = Field(default=None, gt=0)
+    wseat: list[str] | None = None
+    bseat: list[str] | None = None
+    allimps: int | None = None
+    cur: list[str] | None = None
+    wlang: list[str] | None = None
+    wlangb: list[str] | None = None
+    acat: list[str] | None = None
+    bcat: list[str] | None = None
+    cattax: int | None = None
+    badv: list[str] | None = None
+    bapp: list[str] | None = None
+    source: Source | None = None
+    regs: Regs | None = None
+    ext: JsonObject | None = None
+
+    def buyer_user_id(self) -> str | None:
+        """Our id for the user: the exchange-mapped buyer id, else the exchange's id, else IFA."""
+        user = self.user
+        if user is not None:
+            if user.buyeruid:
+                return user.buyeruid
+            if user.id:
+                return user.id
+        device = self.device
+        if device is not None and device.ifa:
+            return device.ifa
+        return None
+
+    def personal_data_allowed(self) -> bool:
+        """False when regulation forbids using a stored profile for this request.
+
+        COPPA always forbids it; under GDPR we need a consent string to act on.
+        """
+        regs = self.regs
+        if regs is None:
+            return True
+        if regs.coppa == 1:
+            return False
+        if regs.gdpr == 1:
+            return bool(self.user is not None and self.user.consent)
+        return True
+
+
+# --- response --------------------------------------------------------------------------------
+
+
+class Bid(_Rtb):
+    id: str
+    impid: str
+    price: float
+    nurl: str | None = None
+    burl: str | None = None
+    lurl: str | None = None
+    adm: str | None = None
+    adid: str | None = None
+    adomain: list[str] | None = None
+    cid: str | None = None
+    crid: str | None = None
+    cat: list[str] | None = None
+    dealid: str | None = None
+    w: int | None = None
+    h: int | None = None
+    mtype: MediaType | None = None
+    ext: JsonObject | None = None
+
+
+class SeatBid(_Rtb):
+    bid: list[Bid]
+    seat: str | None = None
+    group: int | None = None
+    ext: JsonObject | None = None
+
+
+class BidResponse(_Rtb):
+    id: str
+    seatbid: list[SeatBid] | None = None
+    bidid: str | None = None
+    cur: str | None = None
+    nbr: NoBidReason | None = None
+    ext: JsonObject | None = None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
