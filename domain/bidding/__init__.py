@@ -1,0 +1,1 @@
+"""The bid pipeline: pure steps over injected ports (see ``ports``)."""
