@@ -1,0 +1,59 @@
+"""The relational store: SQLite embedded, PostgreSQL in a cluster.
+
+``Database`` builds the engines from one URL, ``upgrade`` migrates the schema to head, and the
+repositories read and write domain models in one transaction per call::
+
+    upgrade(settings.database_url_or_default)
+    db = Database(settings.database_url_or_default)
+    campaigns = CampaignRepository(db.async_session)
+    live = await campaigns.list_live()
+"""
+
+from adapters.db.engine import Backend, Database, UnsupportedDatabaseURLError, resolve_urls
+from adapters.db.migrate import (
+    MigrationError,
+    current_revision,
+    downgrade,
+    head_revision,
+    pending_changes,
+    upgrade,
+)
+from adapters.db.repositories import (
+    CampaignNotFoundError,
+    CampaignRepository,
+    ProfileRepository,
+    TenantRepository,
+)
+from adapters.db.statements import SchemaNotMigratedError
+from adapters.db.tables import (
+    CampaignRow,
+    CatalogRevisionRow,
+    CreativeRow,
+    TenantRow,
+    UserProfileRow,
+    metadata,
+)
+
+__all__ = [
+    "Backend",
+    "CampaignNotFoundError",
+    "CampaignRepository",
+    "CampaignRow",
+    "CatalogRevisionRow",
+    "CreativeRow",
+    "Database",
+    "MigrationError",
+    "ProfileRepository",
+    "SchemaNotMigratedError",
+    "TenantRepository",
+    "TenantRow",
+    "UnsupportedDatabaseURLError",
+    "UserProfileRow",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "metadata",
+    "pending_changes",
+    "resolve_urls",
+    "upgrade",
+]

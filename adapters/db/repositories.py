@@ -1,0 +1,224 @@
+"""Async repositories over the relational store.
+
+Each method is one unit of work: it opens a session from the factory it was given, runs in
+one transaction and commits before returning. Errors::
+
+    LookupError
+     └── CampaignNotFoundError      set_status on an unknown id
+    RuntimeError
+     └── SchemaNotMigratedError     the database was never migrated
+    sqlalchemy.exc.SQLAlchemyError  the database refused or could not be reached
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.db import statements
+from adapters.db.convert import (
+    Row,
+    campaign_from_row,
+    campaign_values,
+    creative_values,
+    profile_from_row,
+    profile_values,
+    tenant_from_row,
+)
+from adapters.db.tables import (
+    campaigns_table,
+    creatives_table,
+    tenants_table,
+    user_profiles_table,
+)
+from domain.campaigns import Campaign, CampaignStatus
+from domain.profiles import UserProfile
+from domain.tenants import Tenant
+
+Sessions = async_sessionmaker[AsyncSession]
+
+_TENANT_SEAT = "tenant_seat"
+_CREATIVE_PREFIX = "creative_"
+_CREATIVE_COLUMNS = [column.label(_CREATIVE_PREFIX + column.name) for column in creatives_table.c]
+
+
+class CampaignNotFoundError(LookupError):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"no campaign {campaign_id}")
+        self.campaign_id = campaign_id
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _bump_catalog_revision(session: AsyncSession) -> None:
+    result = await session.execute(statements.bump_catalog_revision())
+    statements.check_bumped(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult
+
+
+class TenantRepository:
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def ensure(self, name: str, seat: str | None = None) -> Tenant:
+        """The tenant called ``name``, created if missing. A given ``seat`` replaces the stored
+        one; None leaves it as it is."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                statements.insert_tenant_if_missing(
+                    _dialect(session),
+                    tenant_id=str(uuid.uuid4()),
+                    name=name,
+                    seat=seat,
+                    created_at=_now(),
+                )
+            )
+            row = (await session.execute(statements.select_tenant_by_name(name))).mappings().one()
+            tenant = tenant_from_row(row)
+            if seat is not None and tenant.seat != seat:
+                await session.execute(statements.update_tenant_seat(tenant.id, seat))
+                # Live campaigns without a seat of their own bid under this one.
+                await _bump_catalog_revision(session)
+                tenant = tenant.model_copy(update={"seat": seat})
+            return tenant
+
+
+class CampaignRepository:
+    """Campaigns with their creatives. Every write moves the catalog revision."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def list_live(self) -> list[Campaign]:
+        """Live campaigns, seat resolved: the tenant's seat where the campaign names none."""
+        live = campaigns_table.c.status == CampaignStatus.LIVE.value
+        return await self._load(live, resolve_seat=True)
+
+    async def get(self, campaign_id: str) -> Campaign | None:
+        """The campaign as stored: ``seat`` stays None when the campaign has none of its own."""
+        found = await self._load(campaigns_table.c.id == campaign_id, resolve_seat=False)
+        return found[0] if found else None
+
+    async def _load(self, criterion: ColumnElement[bool], *, resolve_seat: bool) -> list[Campaign]:
+        # One statement, so a concurrent save can never pair a campaign with another
+        # version's creatives.
+        statement = (
+            select(campaigns_table, tenants_table.c.seat.label(_TENANT_SEAT), *_CREATIVE_COLUMNS)
+            .join(tenants_table, tenants_table.c.id == campaigns_table.c.tenant_id)
+            .outerjoin(creatives_table, creatives_table.c.campaign_id == campaigns_table.c.id)
+            .where(criterion)
+            .order_by(campaigns_table.c.id, creatives_table.c.position)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(statement)).mappings().all()
+        campaign_rows: dict[str, Row] = {}
+        creatives: defaultdict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            campaign_rows.setdefault(row["id"], row)
+            if row[_CREATIVE_PREFIX + "id"] is not None:
+                creatives[row["id"]].append(
+                    {c.name: row[_CREATIVE_PREFIX + c.name] for c in creatives_table.c}
+                )
+        return [
+            campaign_from_row(
+                row,
+                creatives[campaign_id],
+                default_seat=row[_TENANT_SEAT] if resolve_seat else None,
+            )
+            for campaign_id, row in campaign_rows.items()
+        ]
+
+    async def save(self, campaign: Campaign) -> None:
+        """Insert or replace the campaign and all its creatives, in one transaction."""
+        now = _now()
+        values = campaign_values(campaign)
+        async with self._sessions.begin() as session:
+            await _bump_catalog_revision(session)
+            updated = await session.execute(
+                update(campaigns_table)
+                .where(campaigns_table.c.id == campaign.id)
+                .values(**values, updated_at=now, version=campaigns_table.c.version + 1)
+            )
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
+                await session.execute(
+                    insert(campaigns_table).values(
+                        **values, created_at=now, updated_at=now, version=1
+                    )
+                )
+            await session.execute(
+                delete(creatives_table).where(creatives_table.c.campaign_id == campaign.id)
+            )
+            creatives = creative_values(campaign)
+            if creatives:
+                await session.execute(insert(creatives_table), creatives)
+
+    async def set_status(self, campaign_id: str, status: CampaignStatus) -> None:
+        async with self._sessions.begin() as session:
+            await _bump_catalog_revision(session)
+            result = await session.execute(
+                update(campaigns_table)
+                .where(campaigns_table.c.id == campaign_id)
+                .values(
+                    status=status.value,
+                    updated_at=_now(),
+                    version=campaigns_table.c.version + 1,
+                )
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise CampaignNotFoundError(campaign_id)
+
+    async def catalog_revision(self) -> int:
+        """A number that changes whenever any process writes a campaign or a creative."""
+        async with self._sessions() as session:
+            revision = (await session.execute(statements.select_catalog_revision())).scalar()
+        if revision is None:
+            raise statements.SchemaNotMigratedError("catalog_revision has no row")
+        return revision
+
+
+class ProfileRepository:
+    """Customer profiles; implements ``domain.bidding.ports.ProfileSource``."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def load_profiles(
+        self, user_id: str, tenant_ids: Collection[str]
+    ) -> dict[str, UserProfile]:
+        if not tenant_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(user_profiles_table).where(
+                            user_profiles_table.c.user_id == user_id,
+                            user_profiles_table.c.tenant_id.in_(list(tenant_ids)),
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return {row["tenant_id"]: profile_from_row(row) for row in rows}
+
+    async def upsert_many(self, profiles: Sequence[UserProfile]) -> None:
+        """Insert new profiles and overwrite existing ones, all in one transaction."""
+        if not profiles:
+            return
+        now = _now()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                statements.upsert_profiles(_dialect(session)),
+                [profile_values(profile, now) for profile in profiles],
+            )

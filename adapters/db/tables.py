@@ -1,0 +1,161 @@
+"""The relational schema, as SQLModel tables.
+
+Every table subclasses ``TableBase``, whose metadata carries the naming convention, so Alembic
+gives constraints and indexes the same names on SQLite and PostgreSQL. A new table must
+subclass it too, or migrations will not see it.
+
+Domain models never leave this package as rows: ``convert`` maps between the two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from adapters.db.types import JsonDocument, Money, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID_LENGTH = 36  # str(uuid4())
+NAME_LENGTH = 200
+CODE_LENGTH = 32  # enum values: statuses, strategies, formats, tiers
+
+
+class TableBase(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every table: our own metadata, apart from SQLModel's global one."""
+
+
+def _money(*, nullable: bool) -> Any:
+    return Field(sa_column=Column(Money(), nullable=nullable))
+
+
+def _timestamp(*, nullable: bool) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(sa_column=Column(JsonDocument(), nullable=False))
+
+
+class TenantRow(TableBase, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    name: str = Field(max_length=NAME_LENGTH, unique=True)
+    seat: str | None = Field(default=None, max_length=NAME_LENGTH)
+    created_at: datetime = _timestamp(nullable=False)
+
+
+class CampaignRow(TableBase, table=True):
+    __tablename__ = "campaigns"
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=ID_LENGTH)
+    name: str = Field(max_length=NAME_LENGTH)
+    campaign_type: str = Field(max_length=CODE_LENGTH)
+    status: str = Field(index=True, max_length=CODE_LENGTH)
+    currency: str = Field(min_length=3, max_length=3)
+    budget: Decimal = _money(nullable=False)
+    daily_budget: Decimal | None = _money(nullable=True)
+    bid_floor: Decimal = _money(nullable=False)
+    max_bid: Decimal = _money(nullable=False)
+    start_at: datetime | None = _timestamp(nullable=True)
+    end_at: datetime | None = _timestamp(nullable=True)
+    bid_strategy: str = Field(max_length=CODE_LENGTH)
+    targeting: dict[str, Any] = _json()
+    frequency_cap_per_hour: int | None = None
+    frequency_cap_per_day: int | None = None
+    seat: str | None = Field(default=None, max_length=NAME_LENGTH)
+    deal_ids: list[str] = _json()
+    created_at: datetime = _timestamp(nullable=False)
+    updated_at: datetime = _timestamp(nullable=False)
+    # Incremented by every write, so an editor holding an older number can tell the row
+    # changed under it (optimistic concurrency).
+    version: int = 1
+
+
+class CreativeRow(TableBase, table=True):
+    __tablename__ = "creatives"
+    __table_args__ = (UniqueConstraint("campaign_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    # The unique (campaign_id, position) index also serves lookups by campaign.
+    campaign_id: str = Field(foreign_key="campaigns.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", max_length=ID_LENGTH)
+    format: str = Field(max_length=CODE_LENGTH)
+    w: int | None = None
+    h: int | None = None
+    duration_s: int | None = None
+    mimes: list[str] = _json()
+    adm: str = Field(sa_column=Column(Text(), nullable=False))
+    click_url: str | None = Field(default=None, max_length=2048)
+    adomain: list[str] = _json()
+    cat: list[str] = _json()
+    variants: list[str] = _json()
+    # The campaign's creatives come back in the order they were saved.
+    position: int
+
+
+class UserProfileRow(TableBase, table=True):
+    __tablename__ = "user_profiles"
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    # Exchanges send their own buyer uids (hashes, long digit strings), not our UUIDs.
+    user_id: str = Field(primary_key=True, max_length=255)
+    interests: dict[str, float] = _json()
+    segments: list[str] = _json()
+    loyalty_tier: str | None = Field(default=None, max_length=CODE_LENGTH)
+    consent: dict[str, bool] = _json()
+    timezone: str = Field(max_length=64)
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+CATALOG_REVISION_ID = 1
+
+
+class CatalogRevisionRow(TableBase, table=True):
+    """One row whose counter moves with every campaign or creative write.
+
+    Bidders in any process poll this single cheap SELECT and reload the catalog only when
+    the number changed.
+    """
+
+    __tablename__ = "catalog_revision"
+    __table_args__ = (CheckConstraint(f"id = {CATALOG_REVISION_ID}", name="single_row"),)
+
+    id: int = Field(
+        default=CATALOG_REVISION_ID,
+        sa_column=Column(Integer(), primary_key=True, autoincrement=False),
+    )
+    revision: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+# Core handles on the same tables, for statements that need no ORM objects.
+tenants_table = metadata.tables["tenants"]
+campaigns_table = metadata.tables["campaigns"]
+creatives_table = metadata.tables["creatives"]
+user_profiles_table = metadata.tables["user_profiles"]
+catalog_revision_table = metadata.tables["catalog_revision"]

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from adapters.db import Backend, Database, upgrade
+
+EXPECTED_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 5000,
+    "synchronous": 1,  # NORMAL
+    "foreign_keys": 1,
+}
+
+
+def test_database_creates_missing_sqlite_directory(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "campaign.db"
+
+    db = Database(f"sqlite:///{path}")
+    with db.sync_engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    db.sync_engine.dispose()
+
+    assert path.exists()
+    assert db.backend is Backend.SQLITE
+
+
+def test_sync_sqlite_connections_get_pragmas(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'campaign.db'}")
+    try:
+        with db.sync_engine.connect() as conn:
+            seen = {
+                name: conn.execute(text(f"PRAGMA {name}")).scalar() for name in EXPECTED_PRAGMAS
+            }
+    finally:
+        db.sync_engine.dispose()
+    assert seen == EXPECTED_PRAGMAS
+
+
+async def test_async_sqlite_connections_get_pragmas(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'campaign.db'}")
+    try:
+        async with db.async_engine.connect() as conn:
+            seen = {
+                name: (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in EXPECTED_PRAGMAS
+            }
+    finally:
+        await db.dispose()
+    assert seen == EXPECTED_PRAGMAS
+
+
+async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'campaign.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with pytest.raises(IntegrityError):
+            async with db.async_engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO user_profiles (tenant_id, user_id, interests, segments, "
+                        "consent, timezone, updated_at) VALUES ('missing', 'u', '{}', '[]', "
+                        "'{}', 'UTC', '2026-01-01 00:00:00')"
+                    )
+                )
+    finally:
+        await db.dispose()
+
+
+async def test_postgres_urls_of_every_spelling_reach_the_server(postgres_server: str) -> None:
+    rest = postgres_server.split("://", 1)[1]
+    for scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        db = Database(f"{scheme}://{rest}")
+        try:
+            async with db.async_engine.connect() as conn:
+                assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            with db.sync_engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+        finally:
+            await db.dispose()
+        assert db.backend is Backend.POSTGRESQL
+
+
+async def test_postgres_sessions_have_a_statement_timeout(postgres_server: str) -> None:
+    db = Database(postgres_server, statement_timeout_s=2.5)
+    try:
+        async with db.async_engine.connect() as conn:
+            timeout = (await conn.execute(text("SHOW statement_timeout"))).scalar()
+    finally:
+        await db.dispose()
+    assert timeout == "2500ms"
