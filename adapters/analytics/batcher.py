@@ -1,0 +1,178 @@
+"""In-process analytics: events buffered in memory, written to the store in batches.
+
+The bid path calls ``emit`` and moves on; a background task turns the buffer into inserts of
+``batch_size`` events (or whatever is waiting every ``flush_interval_s``) in a worker thread, so
+the event loop keeps serving bids while ClickHouse writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
+
+from adapters import metrics
+from adapters.analytics.store import AnalyticsStore
+from domain.analytics import AnalyticsEvent
+
+logger = logging.getLogger(__name__)
+
+
+class AnalyticsBatcher:
+    """An ``EventSink`` over an ``AnalyticsStore``.
+
+    ``emit`` is for the event loop's thread (the bid path); it never awaits and never blocks.
+    When ``queue_max`` events are waiting, the oldest is dropped for the new one: during an
+    outage the freshest events are the ones worth keeping. Drops are counted in
+    ``campaign_analytics_events_dropped``.
+    """
+
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        batch_size: int,
+        flush_interval_s: float,
+        queue_max: int,
+        *,
+        drain_timeout_s: float = 30.0,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 10.0,
+    ) -> None:
+        if batch_size <= 0 or queue_max <= 0 or flush_interval_s <= 0:
+            raise ValueError("batch_size, queue_max and flush_interval_s must be positive")
+        self._store = store
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._queue_max = queue_max
+        self._drain_timeout_s = drain_timeout_s
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._buffer: deque[AnalyticsEvent] = deque()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._abandon = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in memory, not counting a batch being written."""
+        return len(self._buffer)
+
+    def emit(self, event: AnalyticsEvent) -> None:
+        if len(self._buffer) >= self._queue_max:
+            self._buffer.popleft()
+            metrics.analytics_events_dropped.inc()
+        self._buffer.append(event)
+        if len(self._buffer) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def start(self) -> None:
+        """Starts the flushing task on the running loop."""
+        if self._task is not None:
+            raise RuntimeError("the analytics batcher is already started")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="analytics-batcher")
+
+    async def stop(self) -> None:
+        """Writes what is left, giving up (and counting the drops) after ``drain_timeout_s``."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._drain_timeout_s)
+        except TimeoutError:
+            # The store is still failing: stop retrying, let the task count what it holds.
+            self._abandon.set()
+            await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self._flush_interval_s
+        while not self._stopping.is_set():
+            timeout = next_tick - loop.time()
+            if len(self._buffer) < self._batch_size and timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            ticked = loop.time() >= next_tick
+            # A size wake writes full batches only and leaves the rest to grow; the timer
+            # writes whatever is waiting.
+            try:
+                await self._flush(partial=ticked)
+            except Exception:
+                # Whatever went wrong, the writer must outlive it or analytics stop for good.
+                logger.exception("analytics: batcher flush failed")
+            if ticked:
+                next_tick = loop.time() + self._flush_interval_s
+        await self._flush(partial=True)
+        if self._buffer:
+            metrics.analytics_events_dropped.inc(len(self._buffer))
+            logger.error("analytics: %d events dropped at shutdown", len(self._buffer))
+            self._buffer.clear()
+
+    async def _flush(self, *, partial: bool) -> None:
+        while self._buffer and (partial or len(self._buffer) >= self._batch_size):
+            if self._abandon.is_set():
+                return
+            count = min(self._batch_size, len(self._buffer))
+            batch = [self._buffer.popleft() for _ in range(count)]
+            await self._write(batch)
+
+    async def _write(self, batch: Sequence[AnalyticsEvent]) -> None:
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Exception),
+                # Jitter keeps several processes from retrying against ClickHouse in step.
+                wait=wait_exponential(multiplier=self._retry_initial_s, max=self._retry_max_s)
+                + wait_random(0, self._retry_initial_s),
+                stop=self._should_give_up,
+                sleep=self._backoff,
+                before_sleep=self._log_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    await asyncio.to_thread(self._store.insert, batch)
+        except Exception:
+            metrics.analytics_events_dropped.inc(len(batch))
+            logger.exception("analytics: gave up on a batch of %d events", len(batch))
+            return
+        metrics.analytics_events_batched.inc(len(batch))
+
+    def _should_give_up(self, retry_state: RetryCallState) -> bool:
+        return self._abandon.is_set()
+
+    async def _backoff(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        if not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+        if self._stopping.is_set():
+            # Draining: retry soon; the drain deadline, not the backoff, bounds the wait.
+            deadline = min(deadline, loop.time() + self._retry_initial_s)
+        remaining = deadline - loop.time()
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._abandon.wait(), remaining)
+
+    def _log_retry(self, retry_state: RetryCallState) -> None:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        logger.warning(
+            "analytics: insert failed (attempt %d), retrying: %s",
+            retry_state.attempt_number,
+            error,
+        )

@@ -1,0 +1,121 @@
+"""Fixtures for analytics: a fresh chdb directory per test, JetStream names per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from prometheus_client import REGISTRY
+
+from adapters.analytics import ChdbStore
+from domain.analytics import AnalyticsEvent, EventType
+
+EVENTS_TABLE = "campaign_express.analytics_events"
+
+
+def make_event(index: int = 0, **overrides: Any) -> AnalyticsEvent:
+    fields: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "timestamp": datetime(2026, 11, 28, 12, 0, tzinfo=UTC) + timedelta(milliseconds=index),
+        "event_type": EventType.BID,
+        "user_id": f"user-{index}",
+        "campaign_id": "campaign-1",
+        "offer_id": f"offer-{index % 16}",
+        "bid_price": 1.5,
+        "win": False,
+        "metadata": {"imp": str(index)},
+        "node_id": "node-a",
+    }
+    fields.update(overrides)
+    return AnalyticsEvent(**fields)
+
+
+def counter(name: str) -> float:
+    return REGISTRY.get_sample_value(f"{name}_total") or 0.0
+
+
+def dropped() -> float:
+    return counter("campaign_analytics_events_dropped")
+
+
+def batched() -> float:
+    return counter("campaign_analytics_events_batched")
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], *, within_s: float = 20.0
+) -> None:
+    """Polls until the background work under test has happened (a deadline, not a timing check)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within_s} s")
+        await asyncio.sleep(0.02)
+
+
+def row_count(store: Any, *, final: bool = False, table: str = EVENTS_TABLE) -> int:
+    rows = store.query(f"SELECT count() FROM {table}{' FINAL' if final else ''}")
+    return int(rows[0][0])
+
+
+@pytest.fixture
+def chdb_path(tmp_path: Path) -> Path:
+    return tmp_path / "clickhouse"
+
+
+@pytest.fixture
+def chdb_store(chdb_path: Path) -> Iterator[ChdbStore]:
+    # chdb allows one open data directory per process: closing it lets the next test open its own.
+    store = ChdbStore(chdb_path)
+    yield store
+    store.close()
+
+
+@dataclass(frozen=True)
+class JetStreamNames:
+    stream: str
+    subject: str
+    durable: str
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url, connect_timeout=5)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+def js(nats_client: NatsClient) -> JetStreamContext:
+    return nats_client.jetstream(timeout=5)
+
+
+@pytest.fixture
+async def stream_names(js: JetStreamContext) -> AsyncIterator[JetStreamNames]:
+    """Names of this test's own stream, so no test sees another's messages."""
+    tag = uuid.uuid4().hex[:12]
+    names = JetStreamNames(
+        stream=f"analytics-test-{tag}",
+        subject=f"analytics-test.{tag}.events",
+        durable=f"analytics-sink-test-{tag}",
+    )
+    yield names
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(names.stream)

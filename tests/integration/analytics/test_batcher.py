@@ -1,0 +1,166 @@
+"""AnalyticsBatcher writing into a real chdb store."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from adapters.analytics import AnalyticsBatcher, ChdbStore
+from adapters.analytics.schema import DEFAULT_DATABASE, create_table_sql
+from tests.integration.analytics.conftest import (
+    EVENTS_TABLE,
+    batched,
+    dropped,
+    eventually,
+    make_event,
+    row_count,
+)
+
+NEVER_S = 3600.0
+
+
+def drop_table(store: ChdbStore) -> None:
+    store.query(f"DROP TABLE {EVENTS_TABLE}")
+
+
+def restore_table(store: ChdbStore) -> None:
+    store.query(create_table_sql(DEFAULT_DATABASE))
+
+
+async def test_full_batches_are_written_without_waiting_for_the_interval(
+    chdb_store: ChdbStore,
+) -> None:
+    batcher = AnalyticsBatcher(chdb_store, batch_size=10, flush_interval_s=NEVER_S, queue_max=1000)
+    batcher.start()
+    before = batched()
+    for i in range(25):
+        batcher.emit(make_event(i))
+
+    await eventually(lambda: row_count(chdb_store) == 20)
+
+    # The partial batch waits for the timer (or stop), not written in a batch of 5.
+    assert batcher.pending == 5
+    assert batched() - before == 20
+    await batcher.stop()
+    assert row_count(chdb_store) == 25
+
+
+async def test_partial_batch_is_written_when_the_interval_passes(chdb_store: ChdbStore) -> None:
+    batcher = AnalyticsBatcher(chdb_store, batch_size=1000, flush_interval_s=0.1, queue_max=1000)
+    batcher.start()
+    for i in range(3):
+        batcher.emit(make_event(i))
+
+    await eventually(lambda: row_count(chdb_store) == 3)
+
+    await batcher.stop()
+
+
+async def test_stop_writes_what_is_left(chdb_store: ChdbStore) -> None:
+    batcher = AnalyticsBatcher(
+        chdb_store, batch_size=1000, flush_interval_s=NEVER_S, queue_max=1000
+    )
+    batcher.start()
+    for i in range(7):
+        batcher.emit(make_event(i))
+
+    await batcher.stop()
+
+    assert row_count(chdb_store) == 7
+    assert batcher.pending == 0
+
+
+async def test_full_queue_drops_the_oldest_and_counts_them(chdb_store: ChdbStore) -> None:
+    batcher = AnalyticsBatcher(chdb_store, batch_size=100, flush_interval_s=NEVER_S, queue_max=5)
+    batcher.start()
+    before = dropped()
+    events = [make_event(i) for i in range(8)]
+
+    for event in events:  # no await in between: the writer task never runs meanwhile
+        batcher.emit(event)
+
+    assert dropped() - before == 3
+    assert batcher.pending == 5
+    await batcher.stop()
+    rows = chdb_store.query(f"SELECT event_id FROM {EVENTS_TABLE} ORDER BY timestamp")
+    assert [row[0] for row in rows] == [event.event_id for event in events[3:]]
+
+
+async def test_failed_insert_is_retried_until_the_store_recovers(
+    chdb_store: ChdbStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    drop_table(chdb_store)
+    batcher = AnalyticsBatcher(
+        chdb_store, batch_size=5, flush_interval_s=NEVER_S, queue_max=100, retry_initial_s=0.05
+    )
+    batcher.start()
+    before = dropped()
+    with caplog.at_level(logging.WARNING, logger="adapters.analytics.batcher"):
+        for i in range(5):
+            batcher.emit(make_event(i))
+        await eventually(lambda: "retrying" in caplog.text)
+
+    restore_table(chdb_store)
+    await eventually(lambda: row_count(chdb_store) == 5)
+
+    # The loop is still alive: later events are written too.
+    for i in range(5, 10):
+        batcher.emit(make_event(i))
+    await eventually(lambda: row_count(chdb_store) == 10)
+    await batcher.stop()
+    assert dropped() == before
+
+
+async def test_overflow_during_retries_drops_the_oldest_waiting(
+    chdb_store: ChdbStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    drop_table(chdb_store)
+    batcher = AnalyticsBatcher(
+        chdb_store, batch_size=5, flush_interval_s=NEVER_S, queue_max=10, retry_initial_s=0.05
+    )
+    batcher.start()
+    before = dropped()
+    in_flight = [make_event(i) for i in range(5)]
+    with caplog.at_level(logging.WARNING, logger="adapters.analytics.batcher"):
+        for event in in_flight:
+            batcher.emit(event)
+        await eventually(lambda: "retrying" in caplog.text)
+    later = [make_event(i) for i in range(5, 20)]
+
+    for event in later:
+        batcher.emit(event)
+
+    assert dropped() - before == 5
+    restore_table(chdb_store)
+    await batcher.stop()
+    rows = chdb_store.query(f"SELECT event_id FROM {EVENTS_TABLE} ORDER BY timestamp")
+    assert [row[0] for row in rows] == [e.event_id for e in in_flight + later[5:]]
+
+
+async def test_stop_gives_up_and_counts_when_the_store_stays_down(
+    chdb_store: ChdbStore,
+) -> None:
+    drop_table(chdb_store)
+    batcher = AnalyticsBatcher(
+        chdb_store,
+        batch_size=2,
+        flush_interval_s=NEVER_S,
+        queue_max=100,
+        retry_initial_s=0.05,
+        drain_timeout_s=0.5,
+    )
+    batcher.start()
+    before = dropped()
+    for i in range(5):
+        batcher.emit(make_event(i))
+
+    await batcher.stop()
+
+    assert dropped() - before == 5
+    assert batcher.pending == 0
+
+
+def test_non_positive_sizes_are_refused(chdb_store: ChdbStore) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        AnalyticsBatcher(chdb_store, batch_size=0, flush_interval_s=1.0, queue_max=10)

@@ -1,0 +1,95 @@
+"""The analytics table's DDL and the event → column payload."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from adapters.analytics.schema import (
+    COLUMNS,
+    create_database_sql,
+    create_table_sql,
+    deduplication_token,
+    encode_batch,
+    epoch_seconds,
+    insert_statement,
+)
+from domain.analytics import AnalyticsEvent, EventType
+
+
+def event(event_id: str = "e1", **overrides: object) -> AnalyticsEvent:
+    fields: dict[str, object] = {
+        "event_id": event_id,
+        "timestamp": datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC),
+        "event_type": EventType.WIN,
+        "user_id": "u1",
+        "campaign_id": "c1",
+        "offer_id": "o1",
+        "bid_price": 2.5,
+        "win": True,
+        "metadata": {"b": 1, "a": [1, 2]},
+        "node_id": "n1",
+    }
+    fields.update(overrides)
+    return AnalyticsEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_table_collapses_redelivered_events_by_key() -> None:
+    ddl = create_table_sql("campaign_express")
+
+    assert "CREATE TABLE IF NOT EXISTS `campaign_express`.`analytics_events`" in ddl
+    assert "ENGINE = ReplacingMergeTree" in ddl
+    assert "PARTITION BY toYYYYMM(timestamp)" in ddl
+    assert "ORDER BY (event_type, timestamp, user_id, event_id)" in ddl
+
+
+def test_every_column_is_declared_and_inserted() -> None:
+    ddl = create_table_sql("campaign_express")
+
+    for column in COLUMNS:
+        assert f"\n    {column} " in ddl
+    assert insert_statement("campaign_express").endswith(f"({', '.join(COLUMNS)})")
+
+
+@pytest.mark.parametrize("name", ["", "1db", "db-name", "a.b", "x; DROP TABLE y", "`q`"])
+def test_database_name_that_is_not_a_plain_identifier_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="identifier"):
+        create_database_sql(name)
+
+
+def test_payload_has_one_array_per_column_in_batch_order() -> None:
+    batch = [event("e1"), event("e2", win=False, event_type=EventType.LOSS)]
+
+    columns = orjson.loads(encode_batch(batch))
+
+    assert tuple(columns) == COLUMNS
+    assert columns["event_id"] == ["e1", "e2"]
+    assert columns["event_type"] == ["win", "loss"]
+    assert columns["win"] == [True, False]
+    assert columns["timestamp"] == [1795867200.123, 1795867200.123]
+
+
+def test_metadata_becomes_compact_json_text() -> None:
+    columns = orjson.loads(
+        encode_batch([event(metadata={"seat": "s1", "when": datetime(2026, 1, 1)})])
+    )
+
+    # Values JSON cannot carry are written as text rather than failing the batch.
+    assert columns["metadata"] == ['{"seat":"s1","when":"2026-01-01T00:00:00"}']
+
+
+def test_naive_timestamp_counts_as_utc_and_offsets_are_honoured() -> None:
+    aware = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    assert epoch_seconds(aware.replace(tzinfo=None)) == epoch_seconds(aware)
+    assert epoch_seconds(aware.astimezone(timezone(timedelta(hours=5)))) == epoch_seconds(aware)
+
+
+def test_deduplication_token_follows_the_batch_and_its_order() -> None:
+    first, second = event("e1"), event("e2")
+
+    assert deduplication_token([first, second]) == deduplication_token([first, second])
+    assert deduplication_token([first, second]) != deduplication_token([second, first])
+    assert deduplication_token([first]) != deduplication_token([first, second])
