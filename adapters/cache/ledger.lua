@@ -1,0 +1,116 @@
+-- The delivery ledger's two atomic steps. The rules are written out in domain/bidding/ledger.py;
+-- this script keeps exactly those, so several bidder processes share one set of counters.
+--
+-- reserve: ARGV = prefix, "reserve", window, minute, hour, day, user_key ("" = unknown),
+--          slate count, then per slate: candidate count, then per candidate six values:
+--          campaign, price_micros, cap_per_hour ("" = none), cap_per_day, budget, daily ("" = none)
+--          returns per slate the 1-based index taken, 0 for none
+-- settle:  ARGV = prefix, "settle", kind, bid_id, campaign, user_key, minute, hour, day,
+--          bid_price_micros, clearing_micros ("" = none), memory_seconds
+--          returns {first_of_its_kind (0/1), spend_recorded_micros}
+
+local prefix = ARGV[1]
+local op = ARGV[2]
+
+local function num(key)
+  return tonumber(redis.call('GET', key) or '0') or 0
+end
+
+if op == 'reserve' then
+  local window = tonumber(ARGV[3])
+  local minute = tonumber(ARGV[4])
+  local hour, day, user = ARGV[5], ARGV[6], ARGV[7]
+  local slates = tonumber(ARGV[8])
+  local at = 9
+  local chosen = {}
+  for s = 1, slates do
+    local count = tonumber(ARGV[at]); at = at + 1
+    local taken = 0
+    for c = 1, count do
+      local campaign, price = ARGV[at], tonumber(ARGV[at + 1])
+      local cap_h, cap_d = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+      local budget, daily = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+      at = at + 6
+      if taken == 0 then
+        local fits = true
+        local hour_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':h' .. hour
+        local day_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':d' .. day
+        if cap_h or cap_d then
+          if user == '' then
+            fits = false
+          elseif cap_h and num(hour_key) >= cap_h then
+            fits = false
+          elseif cap_d and num(day_key) >= cap_d then
+            fits = false
+          end
+        end
+        local spend_key = prefix .. 'spent:' .. campaign
+        if fits then
+          local reserved = 0
+          for m = minute - window + 1, minute do
+            reserved = reserved + num(prefix .. 'rsv:' .. campaign .. ':' .. m)
+          end
+          local committed = reserved + price
+          if num(spend_key) + committed > budget then
+            fits = false
+          elseif daily and num(spend_key .. ':d' .. day) + committed > daily then
+            fits = false
+          end
+        end
+        if fits then
+          if user ~= '' then
+            redis.call('INCR', hour_key)
+            redis.call('EXPIRE', hour_key, 3900)
+            redis.call('INCR', day_key)
+            redis.call('EXPIRE', day_key, 90000)
+          end
+          local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
+          redis.call('INCRBY', reserve_key, price)
+          redis.call('EXPIRE', reserve_key, window * 60 + 60)
+          taken = c
+        end
+      end
+    end
+    chosen[s] = taken
+  end
+  return chosen
+end
+
+if op == 'settle' then
+  local kind, bid, campaign, user = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  local minute, hour, day = ARGV[7], ARGV[8], ARGV[9]
+  local bid_price, clearing = tonumber(ARGV[10]), tonumber(ARGV[11])
+  local memory = tonumber(ARGV[12])
+  if not redis.call('SET', prefix .. 'notice:' .. bid .. ':' .. kind, '1', 'NX', 'EX', memory) then
+    return {0, 0}
+  end
+  if not redis.call('SET', prefix .. 'settled:' .. bid, kind, 'NX', 'EX', memory) then
+    return {1, 0}
+  end
+  local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
+  if redis.call('EXISTS', reserve_key) == 1 then
+    local left = redis.call('DECRBY', reserve_key, bid_price)
+    if left < 0 then
+      redis.call('SET', reserve_key, 0, 'KEEPTTL')
+    end
+  end
+  if kind == 'loss' then
+    if user ~= '' then
+      for _, key in ipairs({prefix .. 'fc:' .. campaign .. ':' .. user .. ':h' .. hour,
+                            prefix .. 'fc:' .. campaign .. ':' .. user .. ':d' .. day}) do
+        if num(key) > 0 then
+          redis.call('DECR', key)
+        end
+      end
+    end
+    return {1, 0}
+  end
+  local amount = clearing or 0
+  local spend_key = prefix .. 'spent:' .. campaign
+  redis.call('INCRBY', spend_key, amount)
+  redis.call('INCRBY', spend_key .. ':d' .. day, amount)
+  redis.call('EXPIRE', spend_key .. ':d' .. day, 172800)
+  return {1, amount}
+end
+
+return redis.error_reply('unknown ledger operation ' .. tostring(op))

@@ -1,0 +1,138 @@
+"""The delivery ledger in Redis: one Lua call per bid, exact across every bidder process.
+
+The rules live in ``domain.bidding.ledger`` (and its in-process twin for embedded mode); the
+script in ``ledger.lua`` applies them atomically. Pacing reads a spend snapshot that a background
+task refreshes every second, so it never adds a round trip to a bid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from importlib import resources
+
+import redis.asyncio as aioredis
+
+from adapters.resilience import Guard
+from domain.bidding.ledger import NOTICE_MEMORY, day_bucket, hour_bucket, minute_bucket
+from domain.bidding.ports import LedgerCandidate, NoticeOutcome, SettledNotice, SpendView
+from domain.errors import DependencyUnavailable
+
+log = logging.getLogger(__name__)
+
+_SCRIPT = resources.files(__package__).joinpath("ledger.lua").read_text()
+PREFIX = "ce:"
+
+
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+class RedisLedger:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        window_minutes: int,
+        guard: Guard,
+        prefix: str = PREFIX,
+    ) -> None:
+        self._redis = redis
+        self._window = window_minutes
+        self._guard = guard
+        self._prefix = prefix
+        self._script = redis.register_script(_SCRIPT)
+        self._spend: dict[str, SpendView] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def reserve(
+        self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
+    ) -> list[int | None]:
+        args: list[str | int] = [
+            self._prefix,
+            "reserve",
+            self._window,
+            minute_bucket(now),
+            hour_bucket(now),
+            day_bucket(now),
+            user_key or "",
+            len(slates),
+        ]
+        for slate in slates:
+            args.append(len(slate))
+            for candidate in slate:
+                args.extend(
+                    (
+                        candidate.campaign_id,
+                        candidate.price_micros,
+                        _optional(candidate.cap_per_hour),
+                        _optional(candidate.cap_per_day),
+                        candidate.budget_micros,
+                        _optional(candidate.daily_budget_micros),
+                    )
+                )
+        taken = await self._guard.call(lambda: self._script(keys=[], args=args))
+        return [index - 1 if index else None for index in taken]
+
+    async def settle(self, notice: SettledNotice) -> NoticeOutcome:
+        moment = notice.bid_time
+        args: list[str | int] = [
+            self._prefix,
+            "settle",
+            notice.kind,
+            notice.bid_id,
+            notice.campaign_id,
+            notice.user_key or "",
+            minute_bucket(moment),
+            hour_bucket(moment),
+            day_bucket(moment),
+            notice.bid_price_micros,
+            _optional(notice.clearing_price_micros),
+            int(NOTICE_MEMORY.total_seconds()),
+        ]
+        first, amount = await self._guard.call(lambda: self._script(keys=[], args=args))
+        return NoticeOutcome(first_of_its_kind=bool(first), spend_recorded_micros=int(amount))
+
+    def spend_view(self, campaign_id: str) -> SpendView:
+        return self._spend.get(campaign_id, SpendView())
+
+    async def refresh_spend(self, campaign_ids: Collection[str], now: datetime) -> None:
+        ids = list(campaign_ids)
+        if not ids:
+            self._spend = {}
+            return
+        today = day_bucket(now)
+        keys = [f"{self._prefix}spent:{c}" for c in ids]
+        keys += [f"{self._prefix}spent:{c}:d{today}" for c in ids]
+        values = await self._guard.call(lambda: self._redis.mget(keys))
+        totals, daily = values[: len(ids)], values[len(ids) :]
+        self._spend = {
+            campaign: SpendView(int(total or 0), int(today_spent or 0))
+            for campaign, total, today_spent in zip(ids, totals, daily, strict=True)
+        }
+
+    def start(
+        self,
+        campaign_ids: Callable[[], Collection[str]],
+        now: Callable[[], datetime],
+        interval_s: float = 1.0,
+    ) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.refresh_spend(campaign_ids(), now())
+                except DependencyUnavailable as error:
+                    log.warning("spend snapshot not refreshed: %s", error)
+                await asyncio.sleep(interval_s)
+
+        self._refresher = asyncio.create_task(loop(), name="ledger-spend-refresh")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None

@@ -1,0 +1,160 @@
+"""Profiles for the bid path: L1 in-process LRU with TTL, L2 Redis, then the database.
+
+Unknown users are cached too (as "absent"): most bid requests carry users we have never seen,
+and each one must not cost a database query. Redis failing degrades to L1 + database; the
+database failing degrades to an anonymous bid. Neither fails the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from typing import Final
+
+import redis.asyncio as aioredis
+from cachetools import TTLCache
+
+from adapters import metrics
+from adapters.resilience import Guard
+from domain.bidding.features import UserFeatures
+from domain.bidding.ports import ProfileSource
+from domain.errors import DependencyUnavailable
+from domain.profiles import UserProfile
+
+log = logging.getLogger(__name__)
+
+_ABSENT: Final = "-"
+_L2_PREFIX = "ce:profile:"
+
+
+def l2_key(tenant_id: str, user_id: str) -> str:
+    return f"{_L2_PREFIX}{tenant_id}:{user_id}"
+
+
+class TieredProfileStore:
+    def __init__(
+        self,
+        source: ProfileSource,
+        *,
+        l1_size: int,
+        l1_ttl_s: float,
+        redis: aioredis.Redis | None = None,
+        l2_ttl_s: int = 3600,
+        redis_guard: Guard | None = None,
+        source_guard: Guard | None = None,
+    ) -> None:
+        self._source = source
+        self._l1: TTLCache[tuple[str, str], UserFeatures | None] = TTLCache(
+            maxsize=l1_size, ttl=l1_ttl_s
+        )
+        self._redis = redis
+        self._l2_ttl = l2_ttl_s
+        self._redis_guard = redis_guard or Guard("redis", timeout_s=0.05)
+        self._source_guard = source_guard or Guard("database", timeout_s=0.5)
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def get_profiles(
+        self, user_id: str, tenant_ids: Collection[str]
+    ) -> dict[str, UserFeatures]:
+        found: dict[str, UserFeatures] = {}
+        missing: list[str] = []
+        for tenant in tenant_ids:
+            try:
+                cached = self._l1[(tenant, user_id)]
+            except KeyError:
+                missing.append(tenant)
+                continue
+            metrics.cache_hits.labels("l1").inc()
+            if cached is not None:
+                found[tenant] = cached
+        if not missing:
+            return found
+        metrics.cache_misses.labels("l1").inc(len(missing))
+
+        if self._redis is not None and not self._redis_guard.is_open:
+            missing = await self._from_l2(user_id, missing, found)
+        if missing:
+            await self._from_source(user_id, missing, found)
+        return found
+
+    async def _from_l2(
+        self, user_id: str, tenants: list[str], found: dict[str, UserFeatures]
+    ) -> list[str]:
+        assert self._redis is not None
+        redis = self._redis
+        keys = [l2_key(tenant, user_id) for tenant in tenants]
+        try:
+            values = await self._redis_guard.call(lambda: redis.mget(keys))
+        except DependencyUnavailable:
+            return tenants
+        still_missing: list[str] = []
+        for tenant, value in zip(tenants, values, strict=True):
+            if value is None:
+                still_missing.append(tenant)
+                continue
+            metrics.cache_hits.labels("l2").inc()
+            if value == _ABSENT.encode():
+                self._l1[(tenant, user_id)] = None
+                continue
+            features = UserFeatures.of(UserProfile.model_validate_json(value))
+            self._l1[(tenant, user_id)] = features
+            found[tenant] = features
+        if still_missing:
+            metrics.cache_misses.labels("l2").inc(len(still_missing))
+        return still_missing
+
+    async def _from_source(
+        self, user_id: str, tenants: list[str], found: dict[str, UserFeatures]
+    ) -> None:
+        try:
+            profiles = await self._source_guard.call(
+                lambda: self._source.load_profiles(user_id, tenants)
+            )
+        except DependencyUnavailable as error:
+            log.warning("profiles unavailable, bidding without them: %s", error)
+            return
+        l2_values: dict[str, str | bytes] = {}
+        for tenant in tenants:
+            profile = profiles.get(tenant)
+            features = UserFeatures.of(profile) if profile is not None else None
+            self._l1[(tenant, user_id)] = features
+            if features is not None:
+                found[tenant] = features
+            l2_values[l2_key(tenant, user_id)] = (
+                profile.model_dump_json() if profile is not None else _ABSENT
+            )
+        if self._redis is not None and not self._redis_guard.is_open:
+            task = asyncio.create_task(self._write_l2(l2_values))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def _write_l2(self, values: dict[str, str | bytes]) -> None:
+        """Fill L2 after answering: the bid does not wait for it."""
+        assert self._redis is not None
+        redis = self._redis
+
+        async def write() -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(key, value, ex=self._l2_ttl)
+                await pipe.execute()
+
+        try:
+            await self._redis_guard.call(write)
+        except DependencyUnavailable:
+            return
+
+    def forget(self, tenant_id: str, user_id: str) -> None:
+        """Drop a profile from L1 (after it changed)."""
+        self._l1.pop((tenant_id, user_id), None)
+
+    async def invalidate(self, tenant_id: str, user_id: str) -> None:
+        """Drop a profile from L1 and L2, so the next bid reads the database."""
+        self.forget(tenant_id, user_id)
+        if self._redis is not None:
+            redis = self._redis
+            try:
+                await self._redis_guard.call(lambda: redis.delete(l2_key(tenant_id, user_id)))
+            except DependencyUnavailable:
+                log.warning("could not drop %s from L2; it expires with its TTL", user_id)

@@ -1,0 +1,76 @@
+"""Timeouts, retries and circuit breaking for every call that leaves the process.
+
+One ``Guard`` per dependency. The hot path uses a guard without retries (a retry would not fit
+in a bid's time budget); background work retries with exponential backoff and jitter. An open
+breaker fails fast with ``DependencyUnavailable`` instead of waiting on a dead service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pybreaker
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from adapters import metrics
+from domain.errors import DependencyUnavailable
+
+T = TypeVar("T")
+
+
+class Guard:
+    def __init__(
+        self,
+        dependency: str,
+        *,
+        timeout_s: float,
+        failures_to_open: int = 5,
+        reset_after_s: float = 10.0,
+        attempts: int = 1,
+        retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError),
+    ) -> None:
+        self.dependency = dependency
+        self._timeout = timeout_s
+        self._attempts = attempts
+        self._retry_on = retry_on
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=failures_to_open, reset_timeout=reset_after_s, name=dependency
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.breaker.current_state == pybreaker.STATE_OPEN)
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation`` under the timeout, breaker and retry policy."""
+        if self._attempts <= 1:
+            return await self._once(operation)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=0.05, max=2.0),
+            retry=retry_if_exception_type(DependencyUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(operation)
+        raise AssertionError("unreachable: tenacity reraises the last failure")
+
+    async def _once(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            with self.breaker.calling():
+                async with asyncio.timeout(self._timeout):
+                    return await operation()
+        except pybreaker.CircuitBreakerError as error:
+            metrics.dependency_errors.labels(self.dependency).inc()
+            raise DependencyUnavailable(self.dependency, "circuit open") from error
+        except self._retry_on as error:
+            metrics.dependency_errors.labels(self.dependency).inc()
+            raise DependencyUnavailable(self.dependency, type(error).__name__) from error

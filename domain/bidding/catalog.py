@@ -1,0 +1,295 @@
+"""Live campaigns indexed for the hot path, and the matching of one impression against them.
+
+A catalog is immutable: a refresh builds a new one and swaps the reference, so a request in
+flight always sees one consistent set of campaigns and nobody takes a lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.bidding.features import Vector, offer_slot, offer_vector, variant_slot
+from domain.campaigns import Campaign, CampaignStatus, Creative, CreativeFormat
+from domain.money import FxTable, to_micros
+from domain.openrtb import BidRequest, Deal, Imp, MediaType
+
+_MEDIA_TYPES = {
+    CreativeFormat.BANNER: MediaType.BANNER,
+    CreativeFormat.VIDEO: MediaType.VIDEO,
+    CreativeFormat.AUDIO: MediaType.AUDIO,
+    CreativeFormat.NATIVE: MediaType.NATIVE,
+}
+_DEFAULT_VIDEO_MIMES = ("video/mp4",)
+_DEFAULT_AUDIO_MIMES = ("audio/mp4", "audio/mpeg")
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One campaign x creative, with everything the hot path would otherwise recompute."""
+
+    campaign: Campaign
+    creative: Creative
+    seat: str
+    vector: Vector
+    offer_slot: int
+    variant_slots: tuple[int, ...]
+    media_type: MediaType
+    categories: frozenset[str]  # the creative's IAB categories and their tier-1 parents
+    adomains: frozenset[str]  # lower-cased
+    mimes: frozenset[str]
+    max_bid: float
+    bid_floor: float
+    budget_micros: int
+    daily_budget_micros: int | None
+
+    @property
+    def tenant_id(self) -> str:
+        return self.campaign.tenant_id
+
+
+def _categories_with_parents(categories: Iterable[str]) -> frozenset[str]:
+    found: set[str] = set()
+    for category in categories:
+        found.add(category)
+        found.add(category.split("-", 1)[0])
+    return frozenset(found)
+
+
+def build_offer(campaign: Campaign, creative: Creative, default_seat: str) -> Offer:
+    if creative.format is CreativeFormat.VIDEO:
+        mimes = frozenset(creative.mimes or _DEFAULT_VIDEO_MIMES)
+    elif creative.format is CreativeFormat.AUDIO:
+        mimes = frozenset(creative.mimes or _DEFAULT_AUDIO_MIMES)
+    else:
+        mimes = frozenset(creative.mimes)
+    return Offer(
+        campaign=campaign,
+        creative=creative,
+        seat=campaign.seat or default_seat,
+        vector=offer_vector(campaign, creative),
+        offer_slot=offer_slot(campaign.id),
+        variant_slots=tuple(variant_slot(creative.id, i) for i in range(len(creative.variants))),
+        media_type=_MEDIA_TYPES[creative.format],
+        categories=_categories_with_parents(creative.cat),
+        adomains=frozenset(domain.lower() for domain in creative.adomain),
+        mimes=mimes,
+        max_bid=float(campaign.max_bid),
+        bid_floor=float(campaign.bid_floor),
+        budget_micros=to_micros(campaign.budget),
+        daily_budget_micros=(
+            to_micros(campaign.daily_budget) if campaign.daily_budget is not None else None
+        ),
+    )
+
+
+@dataclass(slots=True)
+class Candidate:
+    """An offer that may bid on one impression, priced in the response currency."""
+
+    offer: Offer
+    imp: Imp
+    deal: Deal | None
+    floor: float  # CPM in the response currency: the highest of imp or deal floor and our own
+    fx: float  # response-currency units per unit of the campaign's currency
+    w: int | None
+    h: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Biddable offers indexed by what an impression asks for."""
+
+    offers: tuple[Offer, ...]
+    banners: dict[tuple[int, int], tuple[Offer, ...]]
+    videos: tuple[Offer, ...]
+    audios: tuple[Offer, ...]
+    natives: tuple[Offer, ...]
+    by_deal: dict[str, tuple[Offer, ...]]
+    campaign_ids: frozenset[str] = field(default_factory=frozenset)
+    revision: int = 0
+
+    @classmethod
+    def build(cls, campaigns: Iterable[Campaign], default_seat: str, revision: int = 0) -> Catalog:
+        offers: list[Offer] = []
+        for campaign in campaigns:
+            if campaign.status is not CampaignStatus.LIVE:
+                continue
+            offers.extend(
+                build_offer(campaign, creative, default_seat) for creative in campaign.creatives
+            )
+        # Highest price first, so truncating a long candidate list keeps the strongest bidders.
+        offers.sort(key=lambda offer: (-offer.max_bid, offer.campaign.id, offer.creative.id))
+        banners: dict[tuple[int, int], list[Offer]] = defaultdict(list)
+        by_format: dict[CreativeFormat, list[Offer]] = defaultdict(list)
+        by_deal: dict[str, list[Offer]] = defaultdict(list)
+        for offer in offers:
+            creative = offer.creative
+            if creative.format is CreativeFormat.BANNER:
+                if creative.w is not None and creative.h is not None:
+                    banners[(creative.w, creative.h)].append(offer)
+            else:
+                by_format[creative.format].append(offer)
+            for deal_id in offer.campaign.deal_ids:
+                by_deal[deal_id].append(offer)
+        return cls(
+            offers=tuple(offers),
+            banners={size: tuple(group) for size, group in banners.items()},
+            videos=tuple(by_format[CreativeFormat.VIDEO]),
+            audios=tuple(by_format[CreativeFormat.AUDIO]),
+            natives=tuple(by_format[CreativeFormat.NATIVE]),
+            by_deal={deal_id: tuple(group) for deal_id, group in by_deal.items()},
+            campaign_ids=frozenset(offer.campaign.id for offer in offers),
+            revision=revision,
+        )
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        return cls.build((), default_seat="")
+
+    def __len__(self) -> int:
+        return len(self.campaign_ids)
+
+    def offers_for(self, imp: Imp) -> Iterator[tuple[Offer, int | None, int | None]]:
+        """Offers whose creative fits the impression, with the size they would fill."""
+        if imp.banner is not None:
+            for w, h in imp.banner.sizes():
+                for offer in self.banners.get((w, h), ()):
+                    yield offer, w, h
+        if imp.video is not None:
+            video = imp.video
+            for offer in _playable(self.videos, video.mimes, video.minduration, video.maxduration):
+                yield offer, offer.creative.w or video.w, offer.creative.h or video.h
+        if imp.audio is not None:
+            audio = imp.audio
+            for offer in _playable(self.audios, audio.mimes, audio.minduration, audio.maxduration):
+                yield offer, None, None
+        if imp.native is not None:
+            for offer in self.natives:
+                yield offer, None, None
+
+
+def _playable(
+    offers: Iterable[Offer], mimes: list[str], shortest: int | None, longest: int | None
+) -> Iterator[Offer]:
+    """Video or audio offers in an accepted file type, within the slot's duration range."""
+    wanted = frozenset(mimes)
+    for offer in offers:
+        if not offer.mimes & wanted:
+            continue
+        duration = offer.creative.duration_s
+        if duration is not None and (
+            (shortest is not None and duration < shortest)
+            or (longest is not None and duration > longest)
+        ):
+            continue
+        yield offer
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    """What the whole request rules out, computed once per request."""
+
+    blocked_categories: frozenset[str]
+    blocked_adomains: frozenset[str]
+    allowed_seats: frozenset[str] | None
+    blocked_seats: frozenset[str]
+    country: str | None
+    device_type: int | None
+
+    @classmethod
+    def of(cls, request: BidRequest) -> RequestFilter:
+        device = request.device
+        geo = device.geo if device is not None else None
+        if geo is None and request.user is not None:
+            geo = request.user.geo
+        return cls(
+            blocked_categories=frozenset(request.bcat or ()),
+            blocked_adomains=frozenset(domain.lower() for domain in request.badv or ()),
+            allowed_seats=frozenset(request.wseat) if request.wseat else None,
+            blocked_seats=frozenset(request.bseat or ()),
+            country=geo.country.upper() if geo is not None and geo.country else None,
+            device_type=device.devicetype if device is not None else None,
+        )
+
+    def admits(self, offer: Offer) -> bool:
+        if offer.categories & self.blocked_categories or offer.adomains & self.blocked_adomains:
+            return False
+        if self.allowed_seats is not None and offer.seat not in self.allowed_seats:
+            return False
+        if offer.seat in self.blocked_seats:
+            return False
+        targeting = offer.campaign.targeting
+        if targeting.countries and (
+            self.country is None or self.country not in targeting.countries
+        ):
+            return False
+        return not (
+            targeting.device_types
+            and (self.device_type is None or self.device_type not in targeting.device_types)
+        )
+
+
+def _deal_admits(deal: Deal, offer: Offer) -> bool:
+    if deal.wseat and offer.seat not in deal.wseat:
+        return False
+    return not (deal.wadomain and not offer.adomains & {d.lower() for d in deal.wadomain})
+
+
+def candidates_for_imp(
+    catalog: Catalog,
+    imp: Imp,
+    rules: RequestFilter,
+    currency: str,
+    fx: FxTable,
+    now: datetime,
+) -> list[Candidate]:
+    """Every offer that may bid on ``imp``: format, flight, request filters, deals, floors.
+
+    A campaign that buys deals bids only through them; under ``private_auction`` only deal
+    buyers bid at all. Floors convert into the response currency; an offer whose currency (or
+    floor currency) has no rate is left out rather than priced wrongly.
+    """
+    deals = imp.pmp.deals if imp.pmp is not None and imp.pmp.deals else ()
+    deal_offers: dict[str, Deal] = {}
+    for offered_deal in deals:
+        for offer in catalog.by_deal.get(offered_deal.id, ()):
+            if offer.campaign.id not in deal_offers and _deal_admits(offered_deal, offer):
+                deal_offers[offer.campaign.id] = offered_deal
+    open_market = not (imp.pmp is not None and imp.pmp.private_auction == 1)
+
+    imp_floor = fx.rate(imp.bidfloorcur, currency)
+    found: list[Candidate] = []
+    for offer, w, h in catalog.offers_for(imp):
+        campaign = offer.campaign
+        deal = deal_offers.get(campaign.id)
+        if deal is None and (campaign.deal_ids or not open_market):
+            continue
+        if not campaign.is_biddable(now) or not rules.admits(offer):
+            continue
+        rate = fx.rate(campaign.currency, currency)
+        if rate is None:
+            continue
+        if deal is not None:
+            deal_rate = fx.rate(deal.bidfloorcur, currency)
+            if deal_rate is None:
+                continue
+            floor = deal.bidfloor * deal_rate
+        else:
+            if imp_floor is None:
+                continue
+            floor = imp.bidfloor * imp_floor
+        found.append(
+            Candidate(
+                offer=offer,
+                imp=imp,
+                deal=deal,
+                floor=max(floor, offer.bid_floor * rate),
+                fx=rate,
+                w=w,
+                h=h,
+            )
+        )
+    return found

@@ -1,0 +1,167 @@
+"""The delivery ledger's rules, and their in-process implementation for embedded mode.
+
+Rules (the Redis implementation in ``adapters/cache/ledger.lua`` keeps exactly these):
+
+* Taking a candidate counts one impression against the user's caps for the campaign, in the
+  clock hour and the UTC day of the bid.
+* It reserves the bid's price against the campaign's budgets, in the minute of the bid. A
+  candidate fits if spent + reserved (last ``window`` minutes) + price stays within the total
+  budget, and spent today + reserved + price within the daily budget.
+* A win or billing notice books the clearing price as spend and frees the reservation; a loss
+  frees the reservation and gives the impression back to the caps. Whichever settles a bid
+  first wins; each (bid id, notice kind) counts once.
+* A reservation whose notice never comes lapses with its minute after ``window`` minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from domain.bidding.ports import (
+    LedgerCandidate,
+    NoticeKind,
+    NoticeOutcome,
+    SettledNotice,
+    SpendView,
+)
+
+NOTICE_MEMORY = timedelta(days=2)
+
+
+def user_key(user_id: str) -> str:
+    """A short stable pseudonym for a user: caps and notice URLs never carry the raw id."""
+    return hashlib.blake2b(user_id.encode(), digest_size=10).hexdigest()
+
+
+def hour_bucket(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H")
+
+
+def day_bucket(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d")
+
+
+def minute_bucket(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+class InMemoryLedger:
+    """One process's ledger: exact because the event loop runs one reservation at a time."""
+
+    def __init__(self, window_minutes: int) -> None:
+        self._window = window_minutes
+        self._caps: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._spent: dict[str, int] = defaultdict(int)
+        self._spent_daily: dict[tuple[str, str], int] = defaultdict(int)
+        self._reserved: dict[tuple[str, int], int] = defaultdict(int)
+        self._notices: dict[tuple[str, str], datetime] = {}
+        self._settled: dict[str, datetime] = {}
+        self._today = ""
+        self._this_hour = ""
+
+    def _forget_old(self, now: datetime) -> None:
+        hour = hour_bucket(now)
+        if hour == self._this_hour:
+            return
+        self._this_hour = hour
+        self._today = day_bucket(now)
+        keep_hour, keep_day = hour, self._today
+        self._caps = defaultdict(
+            int,
+            {
+                key: count
+                for key, count in self._caps.items()
+                if key[2] in (f"h{keep_hour}", f"d{keep_day}")
+            },
+        )
+        self._spent_daily = defaultdict(
+            int, {key: value for key, value in self._spent_daily.items() if key[1] == keep_day}
+        )
+        oldest = now - NOTICE_MEMORY
+        self._notices = {key: at for key, at in self._notices.items() if at >= oldest}
+        self._settled = {key: at for key, at in self._settled.items() if at >= oldest}
+        first_minute = minute_bucket(now) - self._window + 1
+        self._reserved = defaultdict(
+            int, {key: value for key, value in self._reserved.items() if key[1] >= first_minute}
+        )
+
+    def _reserved_for(self, campaign_id: str, now_minute: int) -> int:
+        return sum(
+            self._reserved.get((campaign_id, minute), 0)
+            for minute in range(now_minute - self._window + 1, now_minute + 1)
+        )
+
+    async def reserve(
+        self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
+    ) -> list[int | None]:
+        self._forget_old(now)
+        hour, day, minute = f"h{hour_bucket(now)}", f"d{day_bucket(now)}", minute_bucket(now)
+        chosen: list[int | None] = []
+        for slate in slates:
+            taken: int | None = None
+            for index, candidate in enumerate(slate):
+                campaign = candidate.campaign_id
+                capped = candidate.cap_per_hour is not None or candidate.cap_per_day is not None
+                if capped:
+                    if user_key is None:
+                        continue
+                    if candidate.cap_per_hour is not None and (
+                        self._caps.get((campaign, user_key, hour), 0) >= candidate.cap_per_hour
+                    ):
+                        continue
+                    if candidate.cap_per_day is not None and (
+                        self._caps.get((campaign, user_key, day), 0) >= candidate.cap_per_day
+                    ):
+                        continue
+                reserved = self._reserved_for(campaign, minute)
+                committed = reserved + candidate.price_micros
+                if self._spent[campaign] + committed > candidate.budget_micros:
+                    continue
+                if candidate.daily_budget_micros is not None and (
+                    self._spent_daily[(campaign, day[1:])] + committed
+                    > candidate.daily_budget_micros
+                ):
+                    continue
+                if user_key is not None:
+                    self._caps[(campaign, user_key, hour)] += 1
+                    self._caps[(campaign, user_key, day)] += 1
+                self._reserved[(campaign, minute)] += candidate.price_micros
+                taken = index
+                break
+            chosen.append(taken)
+        return chosen
+
+    async def settle(self, notice: SettledNotice) -> NoticeOutcome:
+        now = notice.bid_time
+        if (notice.bid_id, notice.kind) in self._notices:
+            return NoticeOutcome(first_of_its_kind=False, spend_recorded_micros=0)
+        self._notices[(notice.bid_id, notice.kind)] = now
+        if notice.bid_id in self._settled:
+            return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=0)
+        self._settled[notice.bid_id] = now
+        campaign = notice.campaign_id
+        reservation = (campaign, minute_bucket(notice.bid_time))
+        if reservation in self._reserved:
+            self._reserved[reservation] = max(
+                0, self._reserved[reservation] - notice.bid_price_micros
+            )
+        if notice.kind == NoticeKind.LOSS:
+            if notice.user_key is not None:
+                for bucket in (f"h{hour_bucket(now)}", f"d{day_bucket(now)}"):
+                    key = (campaign, notice.user_key, bucket)
+                    if self._caps.get(key, 0) > 0:
+                        self._caps[key] -= 1
+            return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=0)
+        amount = notice.clearing_price_micros or 0
+        self._spent[campaign] += amount
+        self._spent_daily[(campaign, day_bucket(notice.bid_time))] += amount
+        return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=amount)
+
+    def spend_view(self, campaign_id: str) -> SpendView:
+        return SpendView(
+            spent_micros=self._spent.get(campaign_id, 0),
+            spent_today_micros=self._spent_daily.get((campaign_id, self._today), 0),
+        )

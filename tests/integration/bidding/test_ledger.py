@@ -1,0 +1,196 @@
+"""The ledger contract, held by the in-process ledger and the Redis one alike."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.cache.ledger import RedisLedger
+from adapters.resilience import Guard
+from domain.bidding.ledger import InMemoryLedger
+from domain.bidding.ports import DeliveryLedger, LedgerCandidate, NoticeKind, SettledNotice
+
+NOW = datetime(2026, 11, 28, 14, 30, 5, tzinfo=UTC)
+WINDOW = 10
+
+
+def candidate(
+    campaign: str = "c1",
+    price: int = 1_000,
+    per_hour: int | None = None,
+    per_day: int | None = None,
+    budget: int = 10**9,
+    daily: int | None = None,
+) -> LedgerCandidate:
+    return LedgerCandidate(campaign, price, per_hour, per_day, budget, daily)
+
+
+def notice(
+    kind: str,
+    bid_id: str,
+    *,
+    price: int = 1_000,
+    clearing: int | None = 800,
+    user: str | None = "u1",
+    at: datetime = NOW,
+) -> SettledNotice:
+    return SettledNotice(
+        kind=kind,
+        bid_id=bid_id,
+        campaign_id="c1",
+        user_key=user,
+        bid_time=at,
+        bid_price_micros=price,
+        clearing_price_micros=clearing,
+        loss_reason=102 if kind == NoticeKind.LOSS else None,
+    )
+
+
+@pytest.fixture(params=["in_memory", "redis"])
+async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[DeliveryLedger]:
+    if request.param == "in_memory":
+        yield InMemoryLedger(window_minutes=WINDOW)
+        return
+    url = request.getfixturevalue("redis_url")
+    client = aioredis.from_url(url)
+    yield RedisLedger(client, window_minutes=WINDOW, guard=Guard("redis", timeout_s=1.0))
+    await client.aclose()
+
+
+async def test_hourly_cap_stops_the_third_impression(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(per_hour=2)]]
+    taken = [await ledger.reserve("u1", NOW, slate) for _ in range(3)]
+    assert taken == [[0], [0], [None]]
+
+
+async def test_hourly_cap_resets_next_hour_but_daily_cap_holds(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(per_hour=1, per_day=2)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u1", NOW, slate) == [None]
+    later = NOW + timedelta(hours=1)
+    assert await ledger.reserve("u1", later, slate) == [0]
+    assert await ledger.reserve("u1", later + timedelta(hours=1), slate) == [None]
+
+
+async def test_caps_are_per_user(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(per_hour=1)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u2", NOW, slate) == [0]
+
+
+async def test_unknown_user_only_takes_uncapped_offers(ledger: DeliveryLedger) -> None:
+    slate = [[candidate("capped", per_day=5), candidate("open")]]
+    assert await ledger.reserve(None, NOW, slate) == [1]
+
+
+async def test_capped_first_choice_falls_through_to_the_next(ledger: DeliveryLedger) -> None:
+    slate = [[candidate("c1", per_hour=1), candidate("c2")]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u1", NOW, slate) == [1]
+
+
+async def test_budget_admits_exactly_what_it_can_pay_for(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=10_000)]]
+    taken = [(await ledger.reserve(f"u{i}", NOW, slate))[0] for i in range(15)]
+    assert taken.count(0) == 10
+    assert taken[10:] == [None] * 5
+
+
+async def test_daily_budget_holds_within_the_total(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=100_000, daily=3_000)]]
+    taken = [(await ledger.reserve(f"u{i}", NOW, slate))[0] for i in range(5)]
+    assert taken == [0, 0, 0, None, None]
+
+
+async def test_two_imps_of_one_request_share_the_counters(ledger: DeliveryLedger) -> None:
+    slates = [[candidate(per_hour=1)], [candidate(per_hour=1), candidate("c2")]]
+    assert await ledger.reserve("u1", NOW, slates) == [0, 1]
+
+
+async def test_win_books_clearing_price_once(ledger: DeliveryLedger) -> None:
+    assert await ledger.reserve("u1", NOW, [[candidate()]]) == [0]
+    first = await ledger.settle(notice(NoticeKind.WIN, "b1"))
+    again = await ledger.settle(notice(NoticeKind.WIN, "b1"))
+    billing = await ledger.settle(notice(NoticeKind.BILLING, "b1"))
+    assert (first.first_of_its_kind, first.spend_recorded_micros) == (True, 800)
+    assert (again.first_of_its_kind, again.spend_recorded_micros) == (False, 0)
+    assert (billing.first_of_its_kind, billing.spend_recorded_micros) == (True, 0)
+
+
+async def test_settled_spend_frees_the_reservation(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=2_000)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u2", NOW, slate) == [0]
+    assert await ledger.reserve("u3", NOW, slate) == [None]
+    await ledger.settle(notice(NoticeKind.WIN, "b1", price=1_000, clearing=500))
+    # 500 spent + 1,000 still reserved leaves room for one more bid of 500 but not of 1,000.
+    assert await ledger.reserve("u3", NOW, slate) == [None]
+    assert await ledger.reserve("u3", NOW, [[candidate(price=500, budget=2_000)]]) == [0]
+
+
+async def test_loss_gives_back_the_cap_and_the_reservation(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=1_000, per_hour=1)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u1", NOW, slate) == [None]
+    outcome = await ledger.settle(notice(NoticeKind.LOSS, "b1", clearing=None))
+    assert outcome.first_of_its_kind
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+
+
+async def test_reservations_lapse_after_the_window(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=1_000)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u2", NOW, slate) == [None]
+    assert await ledger.reserve("u2", NOW + timedelta(minutes=WINDOW), slate) == [0]
+
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from datetime import datetime, UTC
+    from adapters.cache.ledger import RedisLedger
+    from adapters.cache.redis_client import connect_redis
+    from adapters.resilience import Guard
+    from domain.bidding.ports import LedgerCandidate
+
+    async def main(url, name):
+        client = connect_redis(url, pool_size=16, timeout_s=5)
+        ledger = RedisLedger(client, window_minutes=10, guard=Guard("redis", timeout_s=5))
+        now = datetime(2026, 11, 28, 14, 30, tzinfo=UTC)
+        capped = LedgerCandidate("capped", 1, 3, None, 10**9, None)
+        budgeted = LedgerCandidate("budget", 1_000, None, None, 50_000, None)
+
+        async def one(i):
+            return await ledger.reserve("same-user", now, [[capped], [budgeted]])
+
+        results = await asyncio.gather(*(one(i) for i in range(200)))
+        print(sum(r[0] == 0 for r in results), sum(r[1] == 0 for r in results))
+        await client.aclose()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+async def test_caps_and_budget_hold_across_two_processes(redis_url: str) -> None:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WORKER, redis_url, name, stdout=asyncio.subprocess.PIPE
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [await process.communicate() for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    capped = budget = 0
+    for stdout, _ in outputs:
+        first, second = map(int, stdout.split())
+        capped += first
+        budget += second
+    assert capped == 3
+    assert budget == 50
