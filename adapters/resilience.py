@@ -8,6 +8,7 @@ breaker fails fast with ``DependencyUnavailable`` instead of waiting on a dead s
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,6 +25,19 @@ from domain.errors import DependencyUnavailable
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+
+class _LogStateChanges(pybreaker.CircuitBreakerListener):
+    """One log line when a dependency is cut off or back, not one per refused call."""
+
+    def state_change(self, breaker: pybreaker.CircuitBreaker, old: object, new: object) -> None:
+        state = getattr(new, "name", str(new))
+        if state == pybreaker.STATE_OPEN:
+            log.warning("%s failing: circuit open, calls refused for a while", breaker.name)
+        elif state == pybreaker.STATE_CLOSED:
+            log.info("%s answering again: circuit closed", breaker.name)
+
 
 class Guard:
     def __init__(
@@ -34,14 +48,19 @@ class Guard:
         failures_to_open: int = 5,
         reset_after_s: float = 10.0,
         attempts: int = 1,
-        retry_on: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError),
+        failures: tuple[type[BaseException], ...] = (OSError,),
     ) -> None:
+        """``failures``: what the dependency's client raises when the dependency fails (timeouts
+        are always failures). Anything else is a bug on our side and propagates as it is."""
         self.dependency = dependency
         self._timeout = timeout_s
         self._attempts = attempts
-        self._retry_on = retry_on
+        self._failures: tuple[type[BaseException], ...] = (*failures, TimeoutError)
         self.breaker = pybreaker.CircuitBreaker(
-            fail_max=failures_to_open, reset_timeout=reset_after_s, name=dependency
+            fail_max=failures_to_open,
+            reset_timeout=reset_after_s,
+            name=dependency,
+            listeners=[_LogStateChanges()],
         )
 
     @property
@@ -71,6 +90,6 @@ class Guard:
         except pybreaker.CircuitBreakerError as error:
             metrics.dependency_errors.labels(self.dependency).inc()
             raise DependencyUnavailable(self.dependency, "circuit open") from error
-        except self._retry_on as error:
+        except self._failures as error:
             metrics.dependency_errors.labels(self.dependency).inc()
             raise DependencyUnavailable(self.dependency, type(error).__name__) from error

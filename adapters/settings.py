@@ -47,6 +47,9 @@ class BidSettings(BaseModel):
     max_candidates: int = Field(default=16, ge=1, le=64)
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     seat: str = "campaign-express"
+    nats_subject: str = Field(
+        default="bids", description="where the API sends bids and bidders take them (queue bidders)"
+    )
     # ISO 4217 code -> value of one unit in USD; floors and bids in other currencies convert here.
     fx_rates_usd: dict[str, float] = Field(
         default_factory=lambda: {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CAD": 0.73, "JPY": 0.0067}
@@ -80,6 +83,8 @@ class AnalyticsSettings(BaseModel):
     batch_size: int = Field(default=500, gt=0)
     flush_interval_s: float = Field(default=5.0, gt=0)
     queue_max: int = Field(default=200_000, gt=0)
+    stream: str = Field(default="analytics", description="JetStream stream (cluster mode)")
+    subject: str = Field(default="analytics.events", description="its subject")
 
 
 class Settings(BaseSettings):

@@ -9,20 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats
-
 from adapters.analytics import (
     DURABLE,
-    STREAM,
-    SUBJECT,
     AnalyticsSinkConsumer,
     open_store,
 )
+from adapters.bus.nats_client import connect_nats
 from adapters.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5.0
 JETSTREAM_API_TIMEOUT_S = 5.0
 
 
@@ -34,11 +30,10 @@ async def run_analytics_sink(
     settings: Settings,
     stop: asyncio.Event,
     *,
-    stream: str = STREAM,
-    subject: str = SUBJECT,
     durable: str = DURABLE,
 ) -> None:
     """Consumes until ``stop`` is set, then writes the batch in hand and closes everything."""
+    stream, subject = settings.analytics.stream, settings.analytics.subject
     if not settings.nats_url:
         raise AnalyticsSinkConfigError(
             "the analytics sink reads events from JetStream: set CE_NATS_URL "
@@ -46,12 +41,8 @@ async def run_analytics_sink(
         )
     store = await asyncio.to_thread(open_store, settings.clickhouse_url, settings.clickhouse_path)
     try:
-        connection = await nats.connect(
-            settings.nats_url,
-            name=f"campaign-express-analytics-sink-{settings.node_id}",
-            connect_timeout=CONNECT_TIMEOUT_S,
-            # A long-running consumer rides out server restarts instead of exiting.
-            max_reconnect_attempts=-1,
+        connection = await connect_nats(
+            settings.nats_url, f"campaign-express-analytics-sink-{settings.node_id}"
         )
         try:
             consumer = AnalyticsSinkConsumer(

@@ -38,11 +38,15 @@ class RedisLedger:
         *,
         window_minutes: int,
         guard: Guard,
+        snapshot_guard: Guard | None = None,
         prefix: str = PREFIX,
     ) -> None:
+        """``guard`` protects the bid path's calls; the spend snapshot, which can wait longer,
+        gets its own (``snapshot_guard``) so a slow refresh never opens the bid path's breaker."""
         self._redis = redis
         self._window = window_minutes
         self._guard = guard
+        self._snapshot_guard = snapshot_guard or guard
         self._prefix = prefix
         self._script = redis.register_script(_SCRIPT)
         self._spend: dict[str, SpendView] = {}
@@ -107,7 +111,7 @@ class RedisLedger:
         today = day_bucket(now)
         keys = [f"{self._prefix}spent:{c}" for c in ids]
         keys += [f"{self._prefix}spent:{c}:d{today}" for c in ids]
-        values = await self._guard.call(lambda: self._redis.mget(keys))
+        values = await self._snapshot_guard.call(lambda: self._redis.mget(keys))
         totals, daily = values[: len(ids)], values[len(ids) :]
         self._spend = {
             campaign: SpendView(int(total or 0), int(today_spent or 0))

@@ -39,10 +39,10 @@ class TieredProfileStore:
         *,
         l1_size: int,
         l1_ttl_s: float,
+        source_guard: Guard,
         redis: aioredis.Redis | None = None,
-        l2_ttl_s: int = 3600,
         redis_guard: Guard | None = None,
-        source_guard: Guard | None = None,
+        l2_ttl_s: int = 3600,
     ) -> None:
         self._source = source
         self._l1: TTLCache[tuple[str, str], UserFeatures | None] = TTLCache(
@@ -50,8 +50,10 @@ class TieredProfileStore:
         )
         self._redis = redis
         self._l2_ttl = l2_ttl_s
-        self._redis_guard = redis_guard or Guard("redis", timeout_s=0.05)
-        self._source_guard = source_guard or Guard("database", timeout_s=0.5)
+        if redis is not None and redis_guard is None:
+            raise ValueError("a Redis L2 needs its guard")
+        self._redis_guard = redis_guard or Guard("redis-unused", timeout_s=0)
+        self._source_guard = source_guard
         self._writes: set[asyncio.Task[None]] = set()
 
     async def get_profiles(
@@ -144,6 +146,15 @@ class TieredProfileStore:
             await self._redis_guard.call(write)
         except DependencyUnavailable:
             return
+
+    async def close(self) -> None:
+        """Let L2 writes in flight finish (or give up) before the Redis client closes."""
+        if not self._writes:
+            return
+        _, late = await asyncio.wait(self._writes, timeout=1.0)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     def forget(self, tenant_id: str, user_id: str) -> None:
         """Drop a profile from L1 (after it changed)."""

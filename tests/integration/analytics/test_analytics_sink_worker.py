@@ -16,20 +16,16 @@ from workers.analytics_sink import run_analytics_sink
 async def test_sink_writes_published_events_and_stops_cleanly(
     js: JetStreamContext, nats_url: str, stream_names: JetStreamNames
 ) -> None:
-    settings = Settings(nats_url=nats_url)
-    settings = settings.model_copy(
-        update={"analytics": settings.analytics.model_copy(update={"flush_interval_s": 0.2})}
+    settings = Settings(
+        nats_url=nats_url,
+        analytics={
+            "flush_interval_s": 0.2,
+            "stream": stream_names.stream,
+            "subject": stream_names.subject,
+        },
     )
     stop = asyncio.Event()
-    sink = asyncio.create_task(
-        run_analytics_sink(
-            settings,
-            stop,
-            stream=stream_names.stream,
-            subject=stream_names.subject,
-            durable=stream_names.durable,
-        )
-    )
+    sink = asyncio.create_task(run_analytics_sink(settings, stop, durable=stream_names.durable))
     source = JetStreamEventPublisher(js, stream=stream_names.stream, subject=stream_names.subject)
     await source.start()
     for i in range(40):

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.cache.ledger import RedisLedger
-from adapters.resilience import Guard
+from adapters.cache.redis_client import redis_guard
 from domain.bidding.ledger import InMemoryLedger
 from domain.bidding.ports import DeliveryLedger, LedgerCandidate, NoticeKind, SettledNotice
 
@@ -59,7 +59,7 @@ async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[DeliveryLedger
         return
     url = request.getfixturevalue("redis_url")
     client = aioredis.from_url(url)
-    yield RedisLedger(client, window_minutes=WINDOW, guard=Guard("redis", timeout_s=1.0))
+    yield RedisLedger(client, window_minutes=WINDOW, guard=redis_guard("redis", 1.0))
     await client.aclose()
 
 
@@ -155,13 +155,12 @@ _WORKER = textwrap.dedent(
     import asyncio, sys
     from datetime import datetime, UTC
     from adapters.cache.ledger import RedisLedger
-    from adapters.cache.redis_client import connect_redis
-    from adapters.resilience import Guard
+    from adapters.cache.redis_client import connect_redis, redis_guard
     from domain.bidding.ports import LedgerCandidate
 
     async def main(url, name):
         client = connect_redis(url, pool_size=16, timeout_s=5)
-        ledger = RedisLedger(client, window_minutes=10, guard=Guard("redis", timeout_s=5))
+        ledger = RedisLedger(client, window_minutes=10, guard=redis_guard("redis", 5))
         now = datetime(2026, 11, 28, 14, 30, tzinfo=UTC)
         capped = LedgerCandidate("capped", 1, 3, None, 10**9, None)
         budgeted = LedgerCandidate("budget", 1_000, None, None, 50_000, None)

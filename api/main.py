@@ -1,0 +1,124 @@
+"""The API application: FastAPI for the REST surface, with the bid route dispatched before it.
+
+``create_app`` takes finished services; building them (adapters, pipeline, transports) is the
+job of ``workers``, the composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import install_error_handlers
+from api.routes import health, notices
+from api.routes.bid import BidEndpoint, BidIntake, Receive, Scope, Send
+from api.routes.health import DependencyCheck
+from domain.bidding.settlement import NoticeDesk
+from domain.openrtb import BidRequest, BidResponse
+
+BID_PATH = "/v1/bid"
+
+
+@dataclass
+class ApiServices:
+    bid_intake: BidIntake
+    notice_desk: NoticeDesk
+    max_body_bytes: int
+    dependency_checks: list[DependencyCheck] = field(default_factory=list)
+    liveness: Callable[[], dict[str, bool]] = dict
+
+
+class HotPathDispatch:
+    """Send the bid route straight to its handler; everything else goes to FastAPI."""
+
+    def __init__(self, app: FastAPI, bid: BidEndpoint) -> None:
+        self.app = app
+        self._bid = bid
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == BID_PATH:
+            await self._bid(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _document_bid_route(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Put the bare bid route into the OpenAPI schema FastAPI generates for the rest."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (BidRequest, BidResponse):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        error = {"$ref": "#/components/schemas/Error"}
+        components["Error"] = {
+            "type": "object",
+            "properties": {"error": {"type": "object"}},
+            "description": "code, message and details of what was wrong",
+        }
+        schema["paths"][BID_PATH] = {
+            "post": {
+                "tags": ["bidding"],
+                "summary": "OpenRTB 2.6 bid request",
+                "description": "Answers within tmax: 200 with a BidResponse, or 204 for no bid. "
+                "Responses carry `x-openrtb-version: 2.6`. Bodies may be gzip-encoded.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/BidRequest"}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "a bid",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/BidResponse"}
+                            }
+                        },
+                    },
+                    "204": {"description": "no bid"},
+                    "400": {
+                        "description": "not JSON, or not a valid BidRequest",
+                        "content": {"application/json": {"schema": error}},
+                    },
+                    "413": {
+                        "description": "body too large",
+                        "content": {"application/json": {"schema": error}},
+                    },
+                    "415": {
+                        "description": "not application/json",
+                        "content": {"application/json": {"schema": error}},
+                    },
+                },
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def create_app(services: ApiServices) -> HotPathDispatch:
+    app = FastAPI(
+        title="CampaignExpress",
+        version="0.1.0",
+        description="Real-time offers over OpenRTB 2.6; campaigns, journeys and approvals.",
+    )
+    install_error_handlers(app)
+    app.state.notice_desk = services.notice_desk
+    app.state.dependency_checks = services.dependency_checks
+    app.state.liveness = services.liveness
+    app.include_router(health.router)
+    app.include_router(notices.router)
+    app.openapi = _document_bid_route(app)  # type: ignore[method-assign]
+    bid = BidEndpoint(services.bid_intake, max_body_bytes=services.max_body_bytes)
+    return HotPathDispatch(app, bid)

@@ -1,0 +1,369 @@
+"""The composition root: builds each process's parts from settings, once, and closes them.
+
+Every command (``up``, ``api``, ``bidder``, ...) asks the runtime for what it needs; each part
+is built on first request, shared after that, and closed in reverse order on exit. Unset
+service URLs pick the embedded part (SQLite, in-process ledger and bus, chdb).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters import metrics
+from adapters.analytics import AnalyticsBatcher, JetStreamEventPublisher, open_store
+from adapters.bid_transport import BidTransport, InProcessBids, NatsBids
+from adapters.bus.campaign_changes import (
+    CampaignChanges,
+    InProcessCampaignChanges,
+    NatsCampaignChanges,
+)
+from adapters.bus.nats_client import connect_nats
+from adapters.cache.ledger import RedisLedger
+from adapters.cache.profiles import TieredProfileStore
+from adapters.cache.redis_client import connect_redis, redis_guard
+from adapters.catalog import CatalogHolder
+from adapters.db import CampaignRepository, Database, ProfileRepository, upgrade
+from adapters.resilience import Guard
+from adapters.settings import Settings
+from adapters.system import SystemClock, new_id, system_random
+from api.main import ApiServices
+from api.routes.bid import BidIntake
+from api.routes.health import DependencyCheck
+from domain.analytics import EventSink
+from domain.bidding.ledger import InMemoryLedger
+from domain.bidding.notices import NoticeSigner
+from domain.bidding.pipeline import BidPipeline, PipelineConfig
+from domain.bidding.ports import DeliveryLedger, Scorer
+from domain.bidding.settlement import NoticeDesk
+from domain.money import FxTable
+from inference.batcher import InferenceBatcher
+from inference.providers import make_provider
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A profile read on an L1 and L2 miss: beyond this the bid goes on without the profile.
+DATABASE_LOOKUP_TIMEOUT_S = 0.5
+# The spend snapshot pacing reads is refreshed in the background: it may wait longer.
+SNAPSHOT_TIMEOUT_S = 1.0
+
+
+class Role(StrEnum):
+    """Which process this is; decides where analytics go and what is checked for readiness."""
+
+    EMBEDDED = "up"
+    API = "api"
+    BIDDER = "bidder"
+    ANALYTICS_SINK = "analytics-sink"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, role: Role) -> None:
+        self.settings = settings
+        self.role = role
+        self.clock = SystemClock()
+        self._stack = AsyncExitStack()
+        self._parts: dict[str, object] = {}
+        self.checks: list[DependencyCheck] = []
+
+    async def __aenter__(self) -> Runtime:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    def on_close(self, callback: Callable[[], Awaitable[object]]) -> None:
+        """Run ``callback`` on exit, before everything opened earlier is closed."""
+        self._stack.push_async_callback(callback)
+
+    async def _once(self, name: str, build: Callable[[], Awaitable[T]]) -> T:
+        if name not in self._parts:
+            self._parts[name] = await build()
+        part: T = self._parts[name]  # type: ignore[assignment]
+        return part
+
+    # --- stores and services ------------------------------------------------------------------
+
+    async def database(self) -> Database:
+        async def build() -> Database:
+            url = self.settings.database_url_or_default
+            if self.role is Role.EMBEDDED:
+                upgrade(url)  # cluster mode migrates once, in its own `migrate` step
+            database = Database(url)
+            self._stack.push_async_callback(database.dispose)
+            revision = CampaignRepository(database.async_session).catalog_revision
+            self.checks.append(DependencyCheck("database", revision))
+            return database
+
+        return await self._once("database", build)
+
+    async def redis(self) -> aioredis.Redis | None:
+        async def build() -> aioredis.Redis | None:
+            if self.settings.redis_url is None:
+                return None
+            cache = self.settings.cache
+            client = connect_redis(
+                self.settings.redis_url,
+                pool_size=cache.redis_pool_size,
+                timeout_s=cache.redis_timeout_ms / 1000,
+            )
+            self._stack.push_async_callback(client.aclose)
+            self.checks.append(DependencyCheck("redis", client.ping))
+            return client
+
+        return await self._once("redis", build)
+
+    async def nats(self) -> NatsClient | None:
+        async def build() -> NatsClient | None:
+            if self.settings.nats_url is None:
+                return None
+            nc = await connect_nats(self.settings.nats_url, f"{self.role}@{self.settings.node_id}")
+            self._stack.push_async_callback(nc.drain)
+
+            async def probe() -> None:
+                await nc.flush(timeout=1)
+
+            self.checks.append(DependencyCheck("nats", probe))
+            return nc
+
+        return await self._once("nats", build)
+
+    async def jetstream(self) -> JetStreamContext:
+        nc = await self.nats()
+        if nc is None:
+            raise RuntimeError("JetStream needs CE_NATS_URL")
+        return nc.jetstream()
+
+    async def campaign_changes(self) -> CampaignChanges:
+        async def build() -> CampaignChanges:
+            nc = await self.nats()
+            return InProcessCampaignChanges() if nc is None else NatsCampaignChanges(nc)
+
+        return await self._once("campaign_changes", build)
+
+    # --- the bid path -------------------------------------------------------------------------
+
+    async def events(self) -> EventSink:
+        """Cluster processes publish to JetStream for the analytics sink; embedded mode (and a
+        process without NATS) writes to ClickHouse itself."""
+
+        async def build() -> EventSink:
+            settings = self.settings
+            nc = await self.nats()
+            if nc is not None and self.role is not Role.EMBEDDED:
+                publisher = JetStreamEventPublisher(
+                    nc.jetstream(),
+                    stream=settings.analytics.stream,
+                    subject=settings.analytics.subject,
+                    queue_max=settings.analytics.queue_max,
+                )
+                await publisher.start()
+                self._stack.push_async_callback(publisher.stop)
+                return publisher
+            store = await asyncio.to_thread(
+                open_store, settings.clickhouse_url, settings.clickhouse_path
+            )
+            self._stack.callback(store.close)
+
+            async def probe() -> None:
+                await asyncio.to_thread(store.query, "SELECT 1")
+
+            self.checks.append(DependencyCheck("analytics", probe))
+            batcher = AnalyticsBatcher(
+                store,
+                settings.analytics.batch_size,
+                settings.analytics.flush_interval_s,
+                settings.analytics.queue_max,
+            )
+            batcher.start()
+            self._stack.push_async_callback(batcher.stop)
+            return batcher
+
+        return await self._once("events", build)
+
+    async def ledger(self) -> DeliveryLedger:
+        async def build() -> DeliveryLedger:
+            window = self.settings.bid.notice_window_minutes
+            client = await self.redis()
+            if client is None:
+                return InMemoryLedger(window_minutes=window)
+            ledger = RedisLedger(
+                client,
+                window_minutes=window,
+                guard=redis_guard("redis-ledger", self.settings.cache.redis_timeout_ms / 1000),
+                snapshot_guard=redis_guard("redis-spend-snapshot", SNAPSHOT_TIMEOUT_S),
+            )
+            catalog = await self.catalog()
+            ledger.start(lambda: catalog.current().campaign_ids, self.clock.now)
+            self._stack.push_async_callback(ledger.stop)
+            return ledger
+
+        return await self._once("ledger", build)
+
+    async def catalog(self) -> CatalogHolder:
+        async def build() -> CatalogHolder:
+            database = await self.database()
+            holder = CatalogHolder(
+                CampaignRepository(database.async_session),
+                default_seat=self.settings.bid.seat,
+                interval_s=self.settings.campaign_refresh_interval_s,
+            )
+            await holder.start(await self.campaign_changes())
+            self._stack.push_async_callback(holder.stop)
+            return holder
+
+        return await self._once("catalog", build)
+
+    async def scorer(self) -> Scorer:
+        async def build() -> Scorer:
+            settings = self.settings
+            provider = make_provider(
+                settings.inference_backend,
+                settings.models_path,
+                onnx_providers=settings.inference.onnx_providers,
+                max_batch_size=settings.inference.batch_max,
+            )
+            duration = metrics.inference_duration.labels(provider.name)
+
+            def observe(rows: int, seconds: float) -> None:
+                duration.observe(seconds)
+                metrics.inference_batch_rows.observe(rows)
+
+            return InferenceBatcher(
+                provider,
+                max_batch=settings.inference.batch_max,
+                max_wait_us=settings.inference.batch_wait_us,
+                on_batch=observe,
+            )
+
+        return await self._once("scorer", build)
+
+    async def profiles(self) -> TieredProfileStore:
+        async def build() -> TieredProfileStore:
+            cache = self.settings.cache
+            database = await self.database()
+            store = TieredProfileStore(
+                ProfileRepository(database.async_session),
+                l1_size=cache.profile_l1_size,
+                l1_ttl_s=cache.profile_l1_ttl_s,
+                source_guard=Guard(
+                    "database-profiles",
+                    timeout_s=DATABASE_LOOKUP_TIMEOUT_S,
+                    failures=(SQLAlchemyError, OSError),
+                ),
+                redis=await self.redis(),
+                redis_guard=redis_guard("redis-profiles", cache.redis_timeout_ms / 1000),
+                l2_ttl_s=cache.profile_l2_ttl_s,
+            )
+            self._stack.push_async_callback(store.close)
+            return store
+
+        return await self._once("profiles", build)
+
+    def notice_signer(self) -> NoticeSigner:
+        return NoticeSigner(self._notice_key(), self.settings.notice_base_url)
+
+    def _notice_key(self) -> bytes:
+        """The configured key, or in dev one kept in CE_HOME so restarts honour old URLs."""
+        if self.settings.notice_signing_key is not None:
+            return self.settings.notice_signing_key.get_secret_value().encode()
+        path: Path = self.settings.home / "notice.key"
+        if not path.exists():
+            # Written aside and linked into place: processes starting together on one CE_HOME
+            # all end up with the first key, and none ever reads a half-written file.
+            draft = path.with_name(f".notice.key.{os.getpid()}")
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as key_file:
+                key_file.write(secrets.token_urlsafe(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text().strip().encode()
+
+    async def pipeline(self) -> BidPipeline:
+        async def build() -> BidPipeline:
+            settings = self.settings
+            catalog = await self.catalog()
+            return BidPipeline(
+                catalog=catalog.current,
+                profiles=await self.profiles(),
+                ledger=await self.ledger(),
+                scorer=await self.scorer(),
+                events=await self.events(),
+                signer=self.notice_signer(),
+                fx=FxTable(settings.bid.fx_rates_usd),
+                clock=self.clock,
+                random=system_random(),
+                new_id=new_id,
+                config=PipelineConfig(
+                    max_candidates=settings.bid.max_candidates,
+                    default_seat=settings.bid.seat,
+                ),
+                node_id=settings.node_id,
+            )
+
+        return await self._once("pipeline", build)
+
+    async def bid_transport(self) -> BidTransport:
+        async def build() -> BidTransport:
+            if self.settings.bid_transport == "nats":
+                nc = await self.nats()
+                assert nc is not None  # settings refuse transport=nats without a URL
+                return NatsBids(nc, self.settings.bid.nats_subject)
+            return InProcessBids(await self.pipeline())
+
+        return await self._once("bid_transport", build)
+
+    async def api_services(self) -> ApiServices:
+        settings = self.settings
+        notice_desk = NoticeDesk(
+            signer=self.notice_signer(),
+            ledger=await self.ledger(),
+            events=await self.events(),
+            clock=self.clock,
+            new_id=new_id,
+            node_id=settings.node_id,
+        )
+        transport = await self.bid_transport()
+        catalog = self._parts.get("catalog")
+
+        def liveness() -> dict[str, bool]:
+            if isinstance(catalog, CatalogHolder):
+                return {"catalog": catalog.running}
+            return {}
+
+        return ApiServices(
+            bid_intake=BidIntake(
+                transport,
+                default_tmax_ms=settings.bid.default_tmax_ms,
+                tmax_margin_ms=settings.bid.tmax_margin_ms,
+            ),
+            notice_desk=notice_desk,
+            max_body_bytes=settings.bid.max_body_bytes,
+            dependency_checks=self.checks,
+            liveness=liveness,
+        )

@@ -1,0 +1,170 @@
+"""What each long-running command does once its settings are read.
+
+The process owns shutdown: SIGINT and SIGTERM set one event, every server and worker stops on
+it, and the runtime closes stores and connections in reverse order of opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+
+import grpc
+import uvicorn
+from prometheus_client import make_asgi_app
+
+from adapters.settings import Settings
+from api.grpc.service import BiddingService, add_bidding_service
+from api.main import create_app
+from workers.analytics_sink import run_analytics_sink
+from workers.bidder import BidderFleet
+from workers.runtime import Role, Runtime
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+class Servers:
+    """The network servers of one process, started together and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._http: list[tuple[_Server, asyncio.Task[None]]] = []
+        self._grpc: grpc.aio.Server | None = None
+
+    async def http(self, app: object, port: int, name: str) -> None:
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=self._settings.api_host,
+            port=port,
+            loop="none",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=int(GRACE_S),
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(), name=f"http-{name}")
+        while not server.started:
+            if task.done():
+                task.result()  # raises why it could not start (port taken, ...)
+            await asyncio.sleep(0.01)
+        self._http.append((server, task))
+
+    async def metrics(self) -> None:
+        await self.http(make_asgi_app(), self._settings.metrics_port, "metrics")
+
+    async def grpc(self, service: BiddingService) -> None:
+        server = grpc.aio.server()
+        add_bidding_service(server, service)
+        address = f"{self._settings.api_host}:{self._settings.grpc_port}"
+        if server.add_insecure_port(address) == 0:
+            raise OSError(f"cannot listen for gRPC on {address}")
+        await server.start()
+        self._grpc = server
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(GRACE_S)
+        for server, _ in self._http:
+            server.should_exit = True
+        for _, task in self._http:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _base_url(settings: Settings, port: int) -> str:
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
+    return f"http://{host}:{port}"
+
+
+async def _serve_api(runtime: Runtime, servers: Servers) -> list[str]:
+    settings = runtime.settings
+    services = await runtime.api_services()
+    await servers.http(create_app(services), settings.api_port, "api")
+    await servers.metrics()
+    await servers.grpc(BiddingService(services.bid_intake, lambda: True))
+    api = _base_url(settings, settings.api_port)
+    return [
+        f"REST API     {api}  (OpenAPI at {api}/docs)",
+        f"OpenRTB bids POST {api}/v1/bid  ({settings.bid_transport})",
+        f"gRPC         {settings.api_host}:{settings.grpc_port}  (BiddingService)",
+        f"metrics      {_base_url(settings, settings.metrics_port)}/metrics",
+    ]
+
+
+async def _run_until_stopped(
+    settings: Settings, role: Role, body: Callable[[Runtime, Servers], Awaitable[list[str]]]
+) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with Runtime(settings, role) as runtime:
+        servers = Servers(settings)
+        try:
+            lines = await body(runtime, servers)
+            for line in lines:
+                print(line, flush=True)
+            print(f"campaign-express {role.value} running; Ctrl-C stops it", flush=True)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await servers.stop()
+
+
+async def serve_up(settings: Settings) -> None:
+    async def body(runtime: Runtime, servers: Servers) -> list[str]:
+        lines = await _serve_api(runtime, servers)
+        return [f"data         {settings.home.resolve()}", *lines]
+
+    await _run_until_stopped(settings, Role.EMBEDDED, body)
+
+
+async def serve_api(settings: Settings) -> None:
+    await _run_until_stopped(settings, Role.API, _serve_api)
+
+
+async def serve_bidder(settings: Settings, agents: int) -> None:
+    async def body(runtime: Runtime, servers: Servers) -> list[str]:
+        nc = await runtime.nats()
+        if nc is None:
+            raise SystemExit("a bidder takes requests from NATS: set CE_NATS_URL")
+        subject = settings.bid.nats_subject
+        fleet = BidderFleet(nc, await runtime.pipeline(), agents, subject)
+        await fleet.start()
+        runtime.on_close(fleet.stop)
+        await servers.metrics()
+        return [
+            f"bidder       {agents} agents on NATS subject {subject!r} (queue 'bidders')",
+            f"metrics      {_base_url(settings, settings.metrics_port)}/metrics",
+        ]
+
+    await _run_until_stopped(settings, Role.BIDDER, body)
+
+
+async def serve_analytics_sink(settings: Settings) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    servers = Servers(settings)
+    await servers.metrics()
+    try:
+        await run_analytics_sink(settings, stop)
+    finally:
+        await servers.stop()
