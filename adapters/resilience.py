@@ -32,10 +32,12 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
     """One log line when a dependency is cut off or back, not one per refused call."""
 
     def state_change(self, breaker: pybreaker.CircuitBreaker, old: object, new: object) -> None:
-        state = getattr(new, "name", str(new))
-        if state == pybreaker.STATE_OPEN:
+        before, after = getattr(old, "name", str(old)), getattr(new, "name", str(new))
+        # Half-open trials that fail again reopen the circuit; only the first opening and the
+        # final closing are news.
+        if before == pybreaker.STATE_CLOSED and after == pybreaker.STATE_OPEN:
             log.warning("%s failing: circuit open, calls refused for a while", breaker.name)
-        elif state == pybreaker.STATE_CLOSED:
+        elif before != pybreaker.STATE_CLOSED and after == pybreaker.STATE_CLOSED:
             log.info("%s answering again: circuit closed", breaker.name)
 
 
@@ -61,6 +63,9 @@ class Guard:
             reset_timeout=reset_after_s,
             name=dependency,
             listeners=[_LogStateChanges()],
+            # A caller giving up (its bid's deadline passed) says nothing about the dependency:
+            # counting it as a failure let one slow burst of bids open the breaker for good.
+            exclude=[asyncio.CancelledError],
         )
 
     @property

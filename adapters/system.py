@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import secrets
 import time
-import uuid
 from datetime import UTC, datetime
 
 
@@ -16,8 +17,23 @@ class SystemClock:
         return time.monotonic()
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+class ProcessIds:
+    """Unique ids without a syscall each: a random per-process prefix and a counter.
+
+    uuid4 reads os.urandom on every call, which cost 16% of a bid's CPU here (bid id,
+    notice ids and two analytics event ids per request). 64 random bits per process start
+    keep ids from different processes and restarts apart.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
+
+
+new_id = ProcessIds()
 
 
 def system_random() -> random.Random:

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 
 class EventType(StrEnum):
-    BID_REQUEST = "bid_request"
     BID = "bid"
     NO_BID = "no_bid"
     WIN = "win"

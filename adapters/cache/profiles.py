@@ -3,14 +3,19 @@
 Unknown users are cached too (as "absent"): most bid requests carry users we have never seen,
 and each one must not cost a database query. Redis failing degrades to L1 + database; the
 database failing degrades to an anonymous bid. Neither fails the request.
+
+Database reads on the bid path are bounded and shared: concurrent lookups of one user share a
+read, and past ``max_source_reads`` reads in flight a request bids without the profile instead
+of queueing behind the others (its tmax would run out in the queue, and the queue would hold
+every later request up too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
-from typing import Final
+from collections.abc import Collection, Coroutine
+from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from cachetools import TTLCache
@@ -23,6 +28,8 @@ from domain.errors import DependencyUnavailable
 from domain.profiles import UserProfile
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _ABSENT: Final = "-"
 _L2_PREFIX = "ce:profile:"
@@ -43,6 +50,7 @@ class TieredProfileStore:
         redis: aioredis.Redis | None = None,
         redis_guard: Guard | None = None,
         l2_ttl_s: int = 3600,
+        max_source_reads: int = 16,
     ) -> None:
         self._source = source
         self._l1: TTLCache[tuple[str, str], UserFeatures | None] = TTLCache(
@@ -54,7 +62,11 @@ class TieredProfileStore:
             raise ValueError("a Redis L2 needs its guard")
         self._redis_guard = redis_guard or Guard("redis-unused", timeout_s=0)
         self._source_guard = source_guard
-        self._writes: set[asyncio.Task[None]] = set()
+        self._max_source_reads = max_source_reads
+        self._reads: dict[
+            tuple[str, tuple[str, ...]], asyncio.Task[dict[str, UserFeatures | None]]
+        ] = {}
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def get_profiles(
         self, user_id: str, tenant_ids: Collection[str]
@@ -109,27 +121,52 @@ class TieredProfileStore:
     async def _from_source(
         self, user_id: str, tenants: list[str], found: dict[str, UserFeatures]
     ) -> None:
+        key = (user_id, tuple(sorted(tenants)))
+        read = self._reads.get(key)
+        if read is None:
+            if len(self._reads) >= self._max_source_reads:
+                metrics.cache_misses.labels("source_busy").inc()
+                return
+            read = self._in_background(self._read_source(user_id, tenants))
+            self._reads[key] = read
+            read.add_done_callback(lambda _: self._reads.pop(key, None))
+        # Shielded: a bid that runs out of time stops waiting, but the read goes on and fills
+        # L1 for the next bid. Cancelling it would also make SQLAlchemy throw its connection
+        # away, and reopening connections under load is what made reads slow in the first place.
+        profiles = await asyncio.shield(read)
+        found.update(
+            (tenant, features) for tenant, features in profiles.items() if features is not None
+        )
+
+    async def _read_source(
+        self, user_id: str, tenants: list[str]
+    ) -> dict[str, UserFeatures | None]:
+        """One database read for concurrent lookups of the same user; fills L1, then L2."""
         try:
             profiles = await self._source_guard.call(
                 lambda: self._source.load_profiles(user_id, tenants)
             )
-        except DependencyUnavailable as error:
-            log.warning("profiles unavailable, bidding without them: %s", error)
-            return
+        except DependencyUnavailable:
+            return {}  # counted by the guard, logged when its breaker opens
+        read: dict[str, UserFeatures | None] = {}
         l2_values: dict[str, str | bytes] = {}
         for tenant in tenants:
             profile = profiles.get(tenant)
             features = UserFeatures.of(profile) if profile is not None else None
             self._l1[(tenant, user_id)] = features
-            if features is not None:
-                found[tenant] = features
+            read[tenant] = features
             l2_values[l2_key(tenant, user_id)] = (
                 profile.model_dump_json() if profile is not None else _ABSENT
             )
         if self._redis is not None and not self._redis_guard.is_open:
-            task = asyncio.create_task(self._write_l2(l2_values))
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+            self._in_background(self._write_l2(l2_values))
+        return read
+
+    def _in_background(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def _write_l2(self, values: dict[str, str | bytes]) -> None:
         """Fill L2 after answering: the bid does not wait for it."""
@@ -148,10 +185,10 @@ class TieredProfileStore:
             return
 
     async def close(self) -> None:
-        """Let L2 writes in flight finish (or give up) before the Redis client closes."""
-        if not self._writes:
+        """Let reads and L2 writes in flight finish (or give up) before their clients close."""
+        if not self._background:
             return
-        _, late = await asyncio.wait(self._writes, timeout=1.0)
+        _, late = await asyncio.wait(self._background, timeout=1.0)
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)

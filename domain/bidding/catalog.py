@@ -6,13 +6,17 @@ flight always sees one consistent set of campaigns and nobody takes a lock.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from domain.bidding.features import Vector, offer_slot, offer_vector, variant_slot
-from domain.campaigns import Campaign, CampaignStatus, Creative, CreativeFormat
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.bidding.features import OFFER_DIMS, Vector, offer_slot, offer_vector, variant_slot
+from domain.campaigns import BidStrategy, Campaign, CampaignStatus, Creative, CreativeFormat
 from domain.money import FxTable, to_micros
 from domain.openrtb import BidRequest, Deal, Imp, MediaType
 
@@ -44,10 +48,17 @@ class Offer:
     bid_floor: float
     budget_micros: int
     daily_budget_micros: int | None
-
-    @property
-    def tenant_id(self) -> str:
-        return self.campaign.tenant_id
+    # Copied out of the campaign: the hot path reads them for every candidate.
+    tenant_id: str
+    campaign_id: str
+    currency: str
+    fixed_cpm: bool
+    deal_only: bool
+    context_targeted: bool  # countries or device types
+    profile_targeted: bool  # segments or interests
+    cap_per_hour: int | None
+    cap_per_day: int | None
+    row: int = 0  # this offer's row in Catalog.offer_matrix
 
 
 def _categories_with_parents(categories: Iterable[str]) -> frozenset[str]:
@@ -82,20 +93,67 @@ def build_offer(campaign: Campaign, creative: Creative, default_seat: str) -> Of
         daily_budget_micros=(
             to_micros(campaign.daily_budget) if campaign.daily_budget is not None else None
         ),
+        tenant_id=campaign.tenant_id,
+        campaign_id=campaign.id,
+        currency=campaign.currency,
+        fixed_cpm=campaign.bid_strategy is BidStrategy.FIXED_CPM,
+        deal_only=bool(campaign.deal_ids),
+        context_targeted=bool(campaign.targeting.countries or campaign.targeting.device_types),
+        profile_targeted=bool(campaign.targeting.segments or campaign.targeting.interests),
+        cap_per_hour=campaign.frequency_cap.per_hour,
+        cap_per_day=campaign.frequency_cap.per_day,
     )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
-    """An offer that may bid on one impression, priced in the response currency."""
+    """An offer that may bid on an impression, priced in the response currency.
+
+    Immutable and free of the request itself: identical impressions share candidate lists.
+    """
 
     offer: Offer
-    imp: Imp
     deal: Deal | None
     floor: float  # CPM in the response currency: the highest of imp or deal floor and our own
     fx: float  # response-currency units per unit of the campaign's currency
     w: int | None
     h: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Slate:
+    """The candidates for one shape of impression, with what pricing reads laid out as arrays.
+
+    Built once per shape and catalog (see ``slate_for_imp``), so a request only indexes into it.
+    """
+
+    candidates: tuple[Candidate, ...]
+    offer_block: NDArray[np.float32]  # (n, OFFER_DIMS): the offer part of each feature row
+    offer_slots: NDArray[np.intp]  # which offer-head output scores each candidate
+    max_bids: NDArray[np.float64]
+    fixed_cpm: NDArray[np.bool_]
+    fx: NDArray[np.float64]
+    floors: NDArray[np.float64]
+    valid_until: datetime | None  # the next flight start or end that could change the list
+
+    @classmethod
+    def of(
+        cls, candidates: tuple[Candidate, ...], catalog: Catalog, valid_until: datetime | None
+    ) -> Slate:
+        offers = [candidate.offer for candidate in candidates]
+        arrays = (
+            catalog.offer_matrix[[offer.row for offer in offers]]
+            if offers
+            else np.zeros((0, OFFER_DIMS), dtype=np.float32),
+            np.array([offer.offer_slot for offer in offers], dtype=np.intp),
+            np.array([offer.max_bid for offer in offers], dtype=np.float64),
+            np.array([offer.fixed_cpm for offer in offers], dtype=np.bool_),
+            np.array([candidate.fx for candidate in candidates], dtype=np.float64),
+            np.array([candidate.floor for candidate in candidates], dtype=np.float64),
+        )
+        for array in arrays:
+            array.flags.writeable = False  # shared by every request of this shape
+        return cls(candidates, *arrays, valid_until=valid_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +166,26 @@ class Catalog:
     audios: tuple[Offer, ...]
     natives: tuple[Offer, ...]
     by_deal: dict[str, tuple[Offer, ...]]
+    offer_matrix: NDArray[np.float32]
+    flight_changes: tuple[datetime, ...]  # every start and end, sorted
     campaign_ids: frozenset[str] = field(default_factory=frozenset)
     revision: int = 0
+    # Impressions repeat (same placement, same floor, same blocks): their candidate lists are
+    # worked out once per catalog and reused until a flight date could change them.
+    slates: dict[Hashable, Slate] = field(default_factory=dict)
 
     @classmethod
     def build(cls, campaigns: Iterable[Campaign], default_seat: str, revision: int = 0) -> Catalog:
-        offers: list[Offer] = []
+        built: list[Offer] = []
         for campaign in campaigns:
             if campaign.status is not CampaignStatus.LIVE:
                 continue
-            offers.extend(
+            built.extend(
                 build_offer(campaign, creative, default_seat) for creative in campaign.creatives
             )
         # Highest price first, so truncating a long candidate list keeps the strongest bidders.
-        offers.sort(key=lambda offer: (-offer.max_bid, offer.campaign.id, offer.creative.id))
+        built.sort(key=lambda offer: (-offer.max_bid, offer.campaign.id, offer.creative.id))
+        offers = [replace(offer, row=row) for row, offer in enumerate(built)]
         banners: dict[tuple[int, int], list[Offer]] = defaultdict(list)
         by_format: dict[CreativeFormat, list[Offer]] = defaultdict(list)
         by_deal: dict[str, list[Offer]] = defaultdict(list)
@@ -134,6 +198,17 @@ class Catalog:
                 by_format[creative.format].append(offer)
             for deal_id in offer.campaign.deal_ids:
                 by_deal[deal_id].append(offer)
+        matrix = (
+            np.stack([offer.vector for offer in offers])
+            if offers
+            else np.zeros((0, OFFER_DIMS), dtype=np.float32)
+        )
+        changes = {
+            moment
+            for offer in offers
+            for moment in (offer.campaign.start_at, offer.campaign.end_at)
+            if moment is not None
+        }
         return cls(
             offers=tuple(offers),
             banners={size: tuple(group) for size, group in banners.items()},
@@ -141,9 +216,15 @@ class Catalog:
             audios=tuple(by_format[CreativeFormat.AUDIO]),
             natives=tuple(by_format[CreativeFormat.NATIVE]),
             by_deal={deal_id: tuple(group) for deal_id, group in by_deal.items()},
+            offer_matrix=matrix,
+            flight_changes=tuple(sorted(changes)),
             campaign_ids=frozenset(offer.campaign.id for offer in offers),
             revision=revision,
         )
+
+    def next_flight_change(self, now: datetime) -> datetime | None:
+        index = bisect.bisect_right(self.flight_changes, now)
+        return self.flight_changes[index] if index < len(self.flight_changes) else None
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -198,6 +279,7 @@ class RequestFilter:
     blocked_seats: frozenset[str]
     country: str | None
     device_type: int | None
+    permissive: bool  # no blocked categories, advertisers or seats: most requests
 
     @classmethod
     def of(cls, request: BidRequest) -> RequestFilter:
@@ -205,16 +287,25 @@ class RequestFilter:
         geo = device.geo if device is not None else None
         if geo is None and request.user is not None:
             geo = request.user.geo
+        blocked_categories = frozenset(request.bcat or ())
+        blocked_adomains = frozenset(domain.lower() for domain in request.badv or ())
+        allowed_seats = frozenset(request.wseat) if request.wseat else None
+        blocked_seats = frozenset(request.bseat or ())
         return cls(
-            blocked_categories=frozenset(request.bcat or ()),
-            blocked_adomains=frozenset(domain.lower() for domain in request.badv or ()),
-            allowed_seats=frozenset(request.wseat) if request.wseat else None,
-            blocked_seats=frozenset(request.bseat or ()),
+            blocked_categories=blocked_categories,
+            blocked_adomains=blocked_adomains,
+            allowed_seats=allowed_seats,
+            blocked_seats=blocked_seats,
             country=geo.country.upper() if geo is not None and geo.country else None,
             device_type=device.devicetype if device is not None else None,
+            permissive=not (
+                blocked_categories or blocked_adomains or allowed_seats or blocked_seats
+            ),
         )
 
     def admits(self, offer: Offer) -> bool:
+        if self.permissive and not offer.context_targeted:
+            return True
         if offer.categories & self.blocked_categories or offer.adomains & self.blocked_adomains:
             return False
         if self.allowed_seats is not None and offer.seat not in self.allowed_seats:
@@ -238,6 +329,51 @@ def _deal_admits(deal: Deal, offer: Offer) -> bool:
     return not (deal.wadomain and not offer.adomains & {d.lower() for d in deal.wadomain})
 
 
+SLATE_CACHE_SIZE = 20_000
+
+
+def _imp_shape(imp: Imp) -> Hashable:
+    """Everything about an impression that decides its candidates, as a hashable key."""
+    banner = tuple(imp.banner.sizes()) if imp.banner is not None else None
+    video = audio = pmp = None
+    if imp.video is not None:
+        v = imp.video
+        video = (tuple(v.mimes), v.minduration, v.maxduration, v.w, v.h)
+    if imp.audio is not None:
+        a = imp.audio
+        audio = (tuple(a.mimes), a.minduration, a.maxduration)
+    if imp.pmp is not None:
+        pmp = (
+            imp.pmp.private_auction,
+            tuple(
+                (d.id, d.bidfloor, d.bidfloorcur, tuple(d.wseat or ()), tuple(d.wadomain or ()))
+                for d in imp.pmp.deals or ()
+            ),
+        )
+    return (banner, video, audio, imp.native is not None, pmp, imp.bidfloor, imp.bidfloorcur)
+
+
+def slate_for_imp(
+    catalog: Catalog,
+    imp: Imp,
+    rules: RequestFilter,
+    currency: str,
+    fx: FxTable,
+    now: datetime,
+) -> Slate:
+    """The impression's candidates, from the catalog's cache when an identical one was seen."""
+    key = (_imp_shape(imp), rules, currency)
+    slate = catalog.slates.get(key)
+    if slate is not None and (slate.valid_until is None or now < slate.valid_until):
+        return slate
+    candidates = tuple(candidates_for_imp(catalog, imp, rules, currency, fx, now))
+    slate = Slate.of(candidates, catalog, catalog.next_flight_change(now))
+    if len(catalog.slates) >= SLATE_CACHE_SIZE:
+        catalog.slates.clear()  # crude but O(1); the working set refills in a moment
+    catalog.slates[key] = slate
+    return slate
+
+
 def candidates_for_imp(
     catalog: Catalog,
     imp: Imp,
@@ -256,20 +392,28 @@ def candidates_for_imp(
     deal_offers: dict[str, Deal] = {}
     for offered_deal in deals:
         for offer in catalog.by_deal.get(offered_deal.id, ()):
-            if offer.campaign.id not in deal_offers and _deal_admits(offered_deal, offer):
-                deal_offers[offer.campaign.id] = offered_deal
+            if offer.campaign_id not in deal_offers and _deal_admits(offered_deal, offer):
+                deal_offers[offer.campaign_id] = offered_deal
     open_market = not (imp.pmp is not None and imp.pmp.private_auction == 1)
 
     imp_floor = fx.rate(imp.bidfloorcur, currency)
+    rates: dict[str, float | None] = {}
     found: list[Candidate] = []
     for offer, w, h in catalog.offers_for(imp):
+        deal = deal_offers.get(offer.campaign_id) if deal_offers else None
+        if deal is None and (offer.deal_only or not open_market):
+            continue
         campaign = offer.campaign
-        deal = deal_offers.get(campaign.id)
-        if deal is None and (campaign.deal_ids or not open_market):
+        if (campaign.start_at is not None and now < campaign.start_at) or (
+            campaign.end_at is not None and now >= campaign.end_at
+        ):
             continue
-        if not campaign.is_biddable(now) or not rules.admits(offer):
+        if not rules.admits(offer):
             continue
-        rate = fx.rate(campaign.currency, currency)
+        if offer.currency in rates:
+            rate = rates[offer.currency]
+        else:
+            rate = rates[offer.currency] = fx.rate(offer.currency, currency)
         if rate is None:
             continue
         if deal is not None:
@@ -284,7 +428,6 @@ def candidates_for_imp(
         found.append(
             Candidate(
                 offer=offer,
-                imp=imp,
                 deal=deal,
                 floor=max(floor, offer.bid_floor * rate),
                 fx=rate,

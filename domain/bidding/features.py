@@ -77,9 +77,17 @@ def _interest_block(interests: dict[str, float]) -> Vector:
 
 @dataclass(frozen=True, slots=True)
 class UserFeatures:
-    """A profile, with its feature block computed once when it enters the cache."""
+    """What the bid path needs of a profile, computed once when it enters the cache.
 
-    profile: UserProfile | None
+    Deliberately small and flat: caches hold hundreds of thousands of these, and every object
+    the garbage collector must walk lengthens its pauses on the bid path. Tuples of strings and
+    numpy arrays are not tracked by the collector; a pydantic profile with its dicts was.
+    """
+
+    known: bool  # False: no profile (or none we may use)
+    tier: LoyaltyTier | None
+    segments: tuple[str, ...]
+    interest_names: tuple[str, ...]
     vector: Vector  # (USER_DIMS,)
     interests: Vector  # (64,), the interest part alone, for overlap with offers
 
@@ -93,7 +101,15 @@ class UserFeatures:
                 vector[_INTEREST_SLOTS + stable_slot("segment", segment, _SEGMENT_SLOTS)] = 1.0
             tier = profile.loyalty_tier
         vector[_INTEREST_SLOTS + _SEGMENT_SLOTS + _TIERS.index(tier)] = 1.0
-        return cls(profile=profile, vector=vector, interests=vector[:_INTEREST_SLOTS])
+        vector.flags.writeable = False
+        return cls(
+            known=profile is not None,
+            tier=tier,
+            segments=tuple(profile.segments) if profile is not None else (),
+            interest_names=tuple(profile.interests) if profile is not None else (),
+            vector=vector,
+            interests=vector[:_INTEREST_SLOTS],
+        )
 
 
 ANONYMOUS = UserFeatures.of(None)

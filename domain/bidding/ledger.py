@@ -29,6 +29,7 @@ from domain.bidding.ports import (
 )
 
 NOTICE_MEMORY = timedelta(days=2)
+_NOTHING_SPENT = SpendView()
 
 
 def user_key(user_id: str) -> str:
@@ -37,11 +38,11 @@ def user_key(user_id: str) -> str:
 
 
 def hour_bucket(moment: datetime) -> str:
-    return moment.strftime("%Y%m%d%H")
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}{moment.hour:02d}"
 
 
 def day_bucket(moment: datetime) -> str:
-    return moment.strftime("%Y%m%d")
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
 
 
 def minute_bucket(moment: datetime) -> int:
@@ -118,10 +119,10 @@ class InMemoryLedger:
                         continue
                 reserved = self._reserved_for(campaign, minute)
                 committed = reserved + candidate.price_micros
-                if self._spent[campaign] + committed > candidate.budget_micros:
+                if self._spent.get(campaign, 0) + committed > candidate.budget_micros:
                     continue
                 if candidate.daily_budget_micros is not None and (
-                    self._spent_daily[(campaign, day[1:])] + committed
+                    self._spent_daily.get((campaign, day[1:]), 0) + committed
                     > candidate.daily_budget_micros
                 ):
                     continue
@@ -161,7 +162,10 @@ class InMemoryLedger:
         return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=amount)
 
     def spend_view(self, campaign_id: str) -> SpendView:
+        spent = self._spent.get(campaign_id)
+        if not spent:
+            return _NOTHING_SPENT
         return SpendView(
-            spent_micros=self._spent.get(campaign_id, 0),
+            spent_micros=spent,
             spent_today_micros=self._spent_daily.get((campaign_id, self._today), 0),
         )

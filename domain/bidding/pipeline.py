@@ -14,7 +14,7 @@ request in another process. Analytics events go to a sink that never waits.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.analytics import AnalyticsEvent, EventSink, EventType
-from domain.bidding.catalog import Candidate, Catalog, RequestFilter, candidates_for_imp
+from domain.bidding.catalog import Candidate, Catalog, Offer, RequestFilter, Slate, slate_for_imp
 from domain.bidding.features import (
     ANONYMOUS,
     UserFeatures,
@@ -43,13 +43,13 @@ from domain.bidding.ports import (
     Scorer,
 )
 from domain.bidding.pricing import (
-    boosted_score,
     day_fraction,
-    offered_cpm,
+    loyalty_boost,
+    offered_cpms,
     pacing_participation,
 )
 from domain.money import FxTable, cpm_to_impression_micros
-from domain.openrtb import Bid, BidRequest, BidResponse, SeatBid
+from domain.openrtb import Bid, BidRequest, BidResponse, Imp, SeatBid
 
 FloatVector = NDArray[np.float32]
 
@@ -84,8 +84,9 @@ class BidOutcome:
 @dataclass(slots=True)
 class _Priced:
     candidate: Candidate
+    imp_id: str
     price: float  # CPM, response currency
-    row: int
+    row: int  # in the feature matrix and the scores
 
 
 class DeadlineExceeded(Exception):
@@ -126,12 +127,21 @@ class BidPipeline:
         """Answer ``request``; ``deadline`` is on ``clock.monotonic()``.
 
         Raises DeadlineExceeded when the deadline passes before caps and budgets are taken.
+
+        Each request leaves one analytics event per bid placed, or one no-bid event with its
+        reason: the request itself is the ``request_id`` they carry. A separate event per request
+        doubled what ClickHouse ingests for every bid without telling anything new.
         """
         user_id = request.buyer_user_id()
-        self._emit(EventType.BID_REQUEST, user_id, request_id=request.id, imps=len(request.imp))
         outcome = await self._run(request, user_id, deadline)
         if outcome.no_bid is not None:
-            self._emit(EventType.NO_BID, user_id, request_id=request.id, reason=outcome.no_bid)
+            self._emit(
+                EventType.NO_BID,
+                user_id,
+                request_id=request.id,
+                reason=outcome.no_bid,
+                candidates=outcome.candidates,
+            )
         for bid in outcome.bids:
             self._emit(
                 EventType.BID,
@@ -143,6 +153,7 @@ class BidPipeline:
                 imp_id=bid.impid,
                 bid_id=bid.id,
                 deal_id=bid.dealid,
+                candidates=outcome.candidates,
             )
         return outcome
 
@@ -161,89 +172,90 @@ class BidPipeline:
 
         catalog = self._catalog()
         rules = RequestFilter.of(request)
-        per_imp = [
-            (imp, candidates_for_imp(catalog, imp, rules, currency, self._fx, now))
+        slates = [
+            (imp, slate_for_imp(catalog, imp, rules, currency, self._fx, now))
             for imp in request.imp
         ]
-        found = sum(len(candidates) for _, candidates in per_imp)
+        found = sum(len(slate.candidates) for _, slate in slates)
         if found == 0:
             return BidOutcome(response=None, no_bid=NoBid.NO_MATCHING_CAMPAIGN)
 
         personal = request.personal_data_allowed()
         profiles: dict[str, UserFeatures] = {}
         if user_id is not None and personal:
-            tenants = {c.offer.tenant_id for _, candidates in per_imp for c in candidates}
-            profiles = await self._profiles.get_profiles(user_id, tenants)
-        # Each imp's candidates are grouped by tenant: each tenant sees its own profile of the user.
-        per_imp = [
-            (
-                imp,
-                _grouped_by_tenant(
-                    self._targeted(candidates, profiles)[: self._config.max_candidates]
-                ),
+            in_play = {c.offer.tenant_id for _, slate in slates for c in slate.candidates}
+            profiles = await self._profiles.get_profiles(user_id, in_play)
+
+        limit = self._config.max_candidates
+        per_imp: list[tuple[Imp, Slate, list[int] | slice]] = []
+        rows = 0
+        for imp, slate in slates:
+            kept = self._targeted(slate.candidates, profiles)[:limit]
+            # A prefix (the common case) indexes the slate's arrays without copying them.
+            picks: list[int] | slice = (
+                slice(0, len(kept)) if kept and kept[-1] == len(kept) - 1 else kept
             )
-            for imp, candidates in per_imp
-        ]
-        rows = sum(len(candidates) for _, candidates in per_imp)
+            per_imp.append((imp, slate, picks))
+            rows += len(kept)
         if rows == 0:
             return BidOutcome(response=None, no_bid=NoBid.TARGETING, candidates=found)
 
         features = np.empty((rows, FEATURE_DIMS), dtype=np.float32)
         row = 0
-        for imp, candidates in per_imp:
-            if not candidates:
+        for imp, slate, picks in per_imp:
+            block = slate.offer_block[picks]
+            count = block.shape[0]
+            if count == 0:
                 continue
             floor_usd = imp.bidfloor * (self._fx.rate(imp.bidfloorcur, "USD") or 0.0)
             context = context_vector(request, imp, floor_usd, now)
-            start = 0
-            while start < len(candidates):
-                tenant = candidates[start].offer.tenant_id
-                end = start + 1
-                while end < len(candidates) and candidates[end].offer.tenant_id == tenant:
-                    end += 1
-                feature_rows(
-                    profiles.get(tenant, ANONYMOUS),
-                    context,
-                    np.stack([c.offer.vector for c in candidates[start:end]]),
-                    features[row + start : row + end],
-                )
-                start = end
-            row += len(candidates)
+            out = features[row : row + count]
+            tenants = _tenants(slate, picks)
+            if len(set(tenants)) == 1:
+                feature_rows(profiles.get(tenants[0], ANONYMOUS), context, block, out)
+            else:  # each tenant's rows see that tenant's profile of the user
+                for tenant in set(tenants):
+                    mine = [i for i, owner in enumerate(tenants) if owner == tenant]
+                    part = np.empty((len(mine), FEATURE_DIMS), dtype=np.float32)
+                    feature_rows(profiles.get(tenant, ANONYMOUS), context, block[mine], part)
+                    out[mine] = part
+            row += count
         scores = await self._scorer.score(features)
 
         elapsed = day_fraction(now)
-        slates: list[list[_Priced]] = []
+        boosts = {tenant: loyalty_boost(user.tier) for tenant, user in profiles.items()}
+        ranked: list[list[_Priced]] = []
         below_floor = paced = 0
         row = 0
-        for _, candidates in per_imp:
+        for imp, slate, picks in per_imp:
+            slots = slate.offer_slots[picks]
+            count = slots.shape[0]
+            tenants = _tenants(slate, picks)
+            boost: float | NDArray[np.float64] = (
+                boosts.get(tenants[0], 1.0)
+                if len(set(tenants)) <= 1
+                else np.array([boosts.get(tenant, 1.0) for tenant in tenants])
+            )
+            score = scores.offer[row + np.arange(count), slots].astype(np.float64)
+            cpms = offered_cpms(slate.fixed_cpm[picks], slate.max_bids[picks], score * boost)
+            cpms *= slate.fx[picks]
+            eligible = np.flatnonzero((cpms >= slate.floors[picks]) & (cpms > 0))
+            below_floor += count - eligible.shape[0]
             priced: list[_Priced] = []
-            for candidate in candidates:
-                offer = candidate.offer
-                user = profiles.get(offer.tenant_id, ANONYMOUS)
-                tier = user.profile.loyalty_tier if user.profile is not None else None
-                score = float(scores.offer[row, offer.offer_slot])
-                cpm = (
-                    offered_cpm(
-                        offer.campaign.bid_strategy, offer.max_bid, boosted_score(score, tier)
-                    )
-                    * candidate.fx
-                )
-                participation = pacing_participation(
-                    self._ledger.spend_view(offer.campaign.id).spent_today_micros,
-                    offer.daily_budget_micros,
-                    elapsed,
-                )
-                if cpm < candidate.floor or cpm <= 0:
-                    below_floor += 1
-                elif participation < 1.0 and self._random.random() >= participation:
+            prices = cpms.tolist()
+            positions = range(count) if isinstance(picks, slice) else picks
+            for index in eligible[np.argsort(-cpms[eligible], kind="stable")].tolist():
+                candidate = slate.candidates[positions[index]]
+                if candidate.offer.daily_budget_micros is not None and self._paced_out(
+                    candidate.offer, elapsed
+                ):
                     paced += 1
-                else:
-                    priced.append(_Priced(candidate, round(cpm, 4), row))
-                row += 1
-            priced.sort(key=lambda p: -p.price)
-            slates.append(priced)
+                    continue
+                priced.append(_Priced(candidate, imp.id, round(prices[index], 4), row + index))
+            ranked.append(priced)
+            row += count
 
-        if not any(slates):
+        if not any(ranked):
             reason = NoBid.BELOW_FLOOR if below_floor >= paced else NoBid.PACING
             return BidOutcome(response=None, no_bid=reason, candidates=rows)
         if self._clock.monotonic() >= deadline:
@@ -256,60 +268,62 @@ class BidPipeline:
             [
                 [
                     LedgerCandidate(
-                        campaign_id=p.candidate.offer.campaign.id,
+                        campaign_id=p.candidate.offer.campaign_id,
                         price_micros=cpm_to_impression_micros(p.price / p.candidate.fx),
-                        cap_per_hour=p.candidate.offer.campaign.frequency_cap.per_hour,
-                        cap_per_day=p.candidate.offer.campaign.frequency_cap.per_day,
+                        cap_per_hour=p.candidate.offer.cap_per_hour,
+                        cap_per_day=p.candidate.offer.cap_per_day,
                         budget_micros=p.candidate.offer.budget_micros,
                         daily_budget_micros=p.candidate.offer.daily_budget_micros,
                     )
-                    for p in slate
+                    for p in offers
                 ]
-                for slate in slates
+                for offers in ranked
             ],
         )
         bids_by_seat: dict[str, list[Bid]] = {}
         bids: list[Bid] = []
-        for slate, index in zip(slates, chosen, strict=True):
+        for offers, index in zip(ranked, chosen, strict=True):
             if index is None:
                 continue
-            winner = slate[index]
+            winner = offers[index]
             bid = self._bid(winner, key, now, scores.variant[winner.row])
             bids.append(bid)
             bids_by_seat.setdefault(winner.candidate.offer.seat, []).append(bid)
         if not bids:
             return BidOutcome(response=None, no_bid=NoBid.CAPPED_OR_BUDGET, candidates=rows)
-        response = BidResponse.model_construct(
+        response = BidResponse(
             id=request.id,
-            seatbid=[
-                SeatBid.model_construct(seat=seat, bid=group)
-                for seat, group in bids_by_seat.items()
-            ],
+            seatbid=[SeatBid(seat=seat, bid=group) for seat, group in bids_by_seat.items()],
             bidid=self._new_id(),
             cur=currency,
         )
         return BidOutcome(response=response, no_bid=None, candidates=rows, bids=bids)
 
+    def _paced_out(self, offer: Offer, elapsed: float) -> bool:
+        """Skip this bid to spread the campaign's daily budget over the day?"""
+        spent_today = self._ledger.spend_view(offer.campaign_id).spent_today_micros
+        if not spent_today:
+            return False
+        participation = pacing_participation(spent_today, offer.daily_budget_micros, elapsed)
+        return participation < 1.0 and self._random.random() >= participation
+
     @staticmethod
-    def _targeted(
-        candidates: list[Candidate], profiles: dict[str, UserFeatures]
-    ) -> list[Candidate]:
-        """Drop candidates whose segment or interest targeting the user's profile misses."""
-        kept: list[Candidate] = []
-        for candidate in candidates:
-            targeting = candidate.offer.campaign.targeting
-            if targeting.segments or targeting.interests:
+    def _targeted(candidates: Sequence[Candidate], profiles: dict[str, UserFeatures]) -> list[int]:
+        """Indexes of the candidates whose segment or interest targeting the profile meets."""
+        kept: list[int] = []
+        for index, candidate in enumerate(candidates):
+            if candidate.offer.profile_targeted:
                 user = profiles.get(candidate.offer.tenant_id)
-                profile = user.profile if user is not None else None
-                if profile is None:
+                if user is None or not user.known:
                     continue
-                if targeting.segments and not set(targeting.segments) & set(profile.segments):
+                targeting = candidate.offer.campaign.targeting
+                if targeting.segments and not set(targeting.segments).intersection(user.segments):
                     continue
-                if targeting.interests and not any(
-                    i in profile.interests for i in targeting.interests
+                if targeting.interests and not set(targeting.interests).intersection(
+                    user.interest_names
                 ):
                     continue
-            kept.append(candidate)
+            kept.append(index)
         return kept
 
     def _bid(self, priced: _Priced, key: str | None, now: datetime, variants: FloatVector) -> Bid:
@@ -334,9 +348,9 @@ class BidPipeline:
                 key=lambda i: float(variants[offer.variant_slots[i]]),
             )
             markup = markup.replace("${VARIANT}", html.escape(creative.variants[best]))
-        return Bid.model_construct(
+        return Bid(
             id=bid_id,
-            impid=candidate.imp.id,
+            impid=priced.imp_id,
             price=priced.price,
             adm=markup,
             nurl=urls.nurl,
@@ -371,11 +385,10 @@ class BidPipeline:
         )
 
 
-def _grouped_by_tenant(candidates: list[Candidate]) -> list[Candidate]:
-    """Reorder so each tenant's candidates are contiguous, keeping order within a tenant."""
-    groups: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        groups.setdefault(candidate.offer.tenant_id, []).append(candidate)
-    if len(groups) == 1:
-        return candidates
-    return [candidate for group in groups.values() for candidate in group]
+def _tenants(slate: Slate, picks: list[int] | slice) -> list[str]:
+    candidates = (
+        slate.candidates[picks]
+        if isinstance(picks, slice)
+        else [slate.candidates[i] for i in picks]
+    )
+    return [candidate.offer.tenant_id for candidate in candidates]

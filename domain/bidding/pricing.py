@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.campaigns import BidStrategy
+import numpy as np
+from numpy.typing import NDArray
+
 from domain.profiles import LoyaltyTier
 
 LOYALTY_BOOST: dict[LoyaltyTier | None, float] = {
@@ -18,15 +20,20 @@ LOYALTY_BOOST: dict[LoyaltyTier | None, float] = {
 _PACING_SLACK = 1 / 24
 
 
-def boosted_score(score: float, tier: LoyaltyTier | None) -> float:
-    return score * LOYALTY_BOOST[tier]
+def loyalty_boost(tier: LoyaltyTier | None) -> float:
+    """What a customer's tier multiplies their CoLaNet score by."""
+    return LOYALTY_BOOST[tier]
 
 
-def offered_cpm(strategy: BidStrategy, max_bid: float, boosted: float) -> float:
-    """The CPM a campaign offers, never above its ``max_bid``."""
-    if strategy is BidStrategy.FIXED_CPM:
-        return max_bid
-    return max_bid * min(boosted, 1.0)
+def offered_cpms(
+    fixed_cpm: NDArray[np.bool_], max_bids: NDArray[np.float64], boosted: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """What each candidate offers (CPM, campaign currency), never above its ``max_bid``.
+
+    ``fixed_cpm`` campaigns offer their ``max_bid``; ``score_scaled`` ones scale it by the
+    boosted score, so weak matches bid low and fall under floors.
+    """
+    return np.where(fixed_cpm, max_bids, max_bids * np.minimum(boosted, 1.0))
 
 
 def day_fraction(now: datetime) -> float:

@@ -101,8 +101,8 @@ def test_up_stops_cleanly_and_keeps_its_data(
     store = ChdbStore(Path(env["CE_HOME"]) / "clickhouse")
     try:
         rows = store.query(
-            "SELECT count() FROM campaign_express.analytics_events FINAL "
-            "WHERE event_type = 'bid_request'"
+            "SELECT count() FROM campaign_express.analytics_events "
+            "WHERE event_type IN ('bid', 'no_bid')"
         )
     finally:
         store.close()

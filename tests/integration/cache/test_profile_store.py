@@ -66,8 +66,8 @@ async def test_l1_serves_repeat_lookups(source: CountingSource) -> None:
     tenant = source.tenant_id
     first = await profiles.get_profiles("known", [tenant])
     second = await profiles.get_profiles("known", [tenant])
-    assert first[tenant].profile is not None
-    assert first[tenant].profile.loyalty_tier is LoyaltyTier.GOLD
+    assert first[tenant].known
+    assert first[tenant].tier is LoyaltyTier.GOLD
     assert second == first
     assert source.loads == 1
 
@@ -95,7 +95,7 @@ async def test_l2_serves_a_fresh_process(source: CountingSource, redis_url: str)
         absent = await reader.get_profiles("stranger", [tenant])
     finally:
         await client.aclose()
-    assert found[tenant].profile is not None
+    assert found[tenant].known
     assert absent == {}
     assert source.loads == 2  # only the first store asked the database
 
@@ -112,7 +112,7 @@ async def test_redis_down_falls_back_to_the_database(source: CountingSource) -> 
     finally:
         await client.aclose()
         redis.stop()
-    assert found[tenant].profile is not None
+    assert found[tenant].known
 
 
 async def test_invalidate_drops_both_tiers(source: CountingSource, redis_url: str) -> None:

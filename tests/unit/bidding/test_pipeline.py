@@ -314,9 +314,10 @@ async def test_events_record_request_and_bid(tmp_path: Path) -> None:
 
     await bid(kit)
 
-    (request_event,) = kit.sink.of_type(EventType.BID_REQUEST)
     (bid_event,) = kit.sink.of_type(EventType.BID)
-    assert request_event.metadata == {"request_id": "req-1", "imps": 1}
+    assert kit.sink.of_type(EventType.NO_BID) == []
+    assert bid_event.metadata["request_id"] == "req-1"
+    assert bid_event.metadata["candidates"] == 1
     assert bid_event.campaign_id == campaign.id
     assert bid_event.bid_price == 5.0
     assert bid_event.user_id == "user-1"

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from domain.bidding.pricing import boosted_score, day_fraction, offered_cpm, pacing_participation
-from domain.campaigns import BidStrategy
+from domain.bidding.pricing import day_fraction, loyalty_boost, offered_cpms, pacing_participation
 from domain.profiles import LoyaltyTier
 
 
 @pytest.mark.parametrize(
     ("tier", "expected"),
-    [(None, 0.5), (LoyaltyTier.GREEN, 0.5), (LoyaltyTier.GOLD, 0.575), (LoyaltyTier.RESERVE, 0.65)],
+    [(None, 1.0), (LoyaltyTier.GREEN, 1.0), (LoyaltyTier.GOLD, 1.15), (LoyaltyTier.RESERVE, 1.3)],
 )
 def test_loyalty_boost_follows_the_tiers(tier: LoyaltyTier | None, expected: float) -> None:
-    assert boosted_score(0.5, tier) == pytest.approx(expected)
+    assert loyalty_boost(tier) == expected
 
 
 def test_score_scaled_price_never_exceeds_max_bid() -> None:
-    assert offered_cpm(BidStrategy.SCORE_SCALED, 4.0, 0.5) == 2.0
-    assert offered_cpm(BidStrategy.SCORE_SCALED, 4.0, 1.2) == 4.0
-    assert offered_cpm(BidStrategy.FIXED_CPM, 4.0, 0.1) == 4.0
+    fixed = np.array([False, False, True])
+    max_bids = np.array([4.0, 4.0, 4.0])
+    boosted = np.array([0.5, 1.2, 0.1])
+    assert offered_cpms(fixed, max_bids, boosted).tolist() == [2.0, 4.0, 4.0]
 
 
 def test_day_fraction() -> None:
