@@ -1,0 +1,288 @@
+"""The bid path under load, against a baseline measured in the same run.
+
+Three targets, one after the other, each loaded by wrk at the same fixed concurrency with the
+same OpenRTB body (a 300x250 banner whose user is one of the demo profiles):
+
+  (a) baseline  a bare Starlette route that only parses the body with orjson (bench/baseline_app.py)
+  (b) inproc    `campaign-express up` (embedded defaults) scoring 16 candidates per request
+  (c) nats      `campaign-express api` forwarding over NATS to `campaign-express bidder` processes
+                (Redis holds the shared ledger)
+
+It prints req/s, p50 and p99 for each and the ratios b/a and c/a, then p99 for (b) held at 80 %
+of its peak rate. Server processes are pinned to CPU 1 and wrk to CPU 0, so each target gets
+one core and the load generator the other (the machine has two; NATS and Redis float).
+
+Needs wrk (Debian: apt-get install wrk), and for (c) Redis and NATS on their standard ports.
+Run from the repository root:
+
+    .venv/bin/python bench/bid.py [--duration 20] [--connections 32] [--skip-nats] [--profile]
+
+--profile records (b) with py-spy for 10 s and prints the hottest functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+WRK_SCRIPT = REPO / "bench" / "wrk_bid.lua"
+SERVER_CPU = "1"
+WRK_CPU = "0"
+DEMO_PROFILES = 100_000
+USERS_IN_LOAD = 20_000
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def _latency_ms(text: str, label: str) -> float:
+    match = re.search(rf"^\s*{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no {label} latency:\n{text}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, duration_s: int, connections: int, *script_args: str) -> Load:
+    command = [
+        "taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s",
+        "--latency", "-s", str(WRK_SCRIPT), url, "--", f"users={USERS_IN_LOAD}", *script_args,
+    ]  # fmt: skip
+    text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{text}")
+    return Load(
+        requests_per_s=float(rate.group(1)),
+        p50_ms=_latency_ms(text, "50%"),
+        p99_ms=_latency_ms(text, "99%"),
+        non_2xx=int(errors.group(1)) if errors else 0,
+    )
+
+
+@contextmanager
+def server(
+    args: list[str], env: Mapping[str, str], log: Path, ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *args],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(ready_url, timeout=1).status_code < 500:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{args} did not come up:\n{log.read_text()}")
+                time.sleep(0.2)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def metric(metrics_url: str, name: str) -> float:
+    total = 0.0
+    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def measure(url: str, duration_s: int, connections: int) -> Load:
+    run_wrk(url, 5, connections)  # warm-up: caches, JIT-free but allocator and pools settle
+    return run_wrk(url, duration_s, connections)
+
+
+def at_rate(url: str, target: float, duration_s: int, connections: int, p50_ms: float) -> Load:
+    """Hold ``target`` req/s: each connection pauses between requests (wrk has no -R)."""
+    pause = max(0, round(1000 * connections / target - p50_ms))
+    load = run_wrk(url, duration_s, connections, f"delay={pause}")
+    # One correction: the pause is whole milliseconds and latency moves with the rate.
+    if load.requests_per_s > 0:
+        error_ms = 1000 * connections / target - 1000 * connections / load.requests_per_s
+        corrected = max(0, round(pause + error_ms))
+        if corrected != pause:
+            load = run_wrk(url, duration_s, connections, f"delay={corrected}")
+    return load
+
+
+def profile(pid: int, seconds: int, url: str, connections: int) -> None:
+    py_spy = BIN / "py-spy"
+    out = Path(tempfile.mkdtemp()) / "profile.txt"
+    load = subprocess.Popen(
+        ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds + 4}s",
+         "-s", str(WRK_SCRIPT), url, "--", f"users={USERS_IN_LOAD}"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(2)
+    subprocess.run(
+        [str(py_spy), "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw",
+         "-o", str(out), "--nonblocking"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    load.wait()
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [frame for frame in stack.split(";") if "(" in frame]
+        if not frames:
+            continue
+        samples = int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+    print(f"\npy-spy, {total} samples of the `up` process under load")
+    print("  self  function")
+    for frame, samples in own.most_common(20):
+        print(f"{100 * samples / total:5.1f}%  {frame[:110]}")
+    print(" incl.  function (our code)")
+    ours = [
+        (frame, samples)
+        for frame, samples in inclusive.most_common()
+        if any(f"{package}/" in frame for package in ("domain", "adapters", "api", "inference"))
+    ]
+    for frame, samples in ours[:25]:
+        print(f"{100 * samples / total:5.1f}%  {frame[:110]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--agents", type=int, default=8, help="agents per bidder process (c)")
+    parser.add_argument("--bidders", type=int, default=1, help="bidder processes (c)")
+    parser.add_argument("--skip-nats", action="store_true", help="measure (a) and (b) only")
+    parser.add_argument("--profile", action="store_true", help="py-spy the (b) process")
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/bid.py needs wrk on PATH (Debian: apt-get install wrk)")
+
+    home = Path(tempfile.mkdtemp(prefix="ce-bench-"))
+    cli = str(BIN / "campaign-express")
+    base_env = {
+        "CE_HOME": str(home),
+        "CE_LOG_LEVEL": "WARNING",
+        "CE_API_PORT": "18080",
+        "CE_GRPC_PORT": "19090",
+        "CE_METRICS_PORT": "19091",
+    }
+    url = "http://127.0.0.1:18080/v1/bid"
+    metrics_url = "http://127.0.0.1:19091/metrics"
+    print(f"loading the demo tenant ({DEMO_PROFILES:,} profiles) into {home} ...", flush=True)
+    subprocess.run(
+        [cli, "demo", "--profiles", str(DEMO_PROFILES)],
+        env={**os.environ, **base_env},
+        check=True,
+        capture_output=True,
+    )
+    results: dict[str, Load] = {}
+
+    with server(
+        [str(BIN / "uvicorn"), "--app-dir", str(REPO), "bench.baseline_app:app", "--port", "18080",
+         "--log-level", "warning", "--no-access-log"],
+        {}, home / "baseline.log", "http://127.0.0.1:18080/docs",
+    ):  # fmt: skip
+        results["a  baseline (Starlette + orjson parse)"] = measure(
+            url, options.duration, options.connections
+        )
+
+    with server([cli, "up"], base_env, home / "up.log", "http://127.0.0.1:18080/health") as up:
+        b = measure(url, options.duration, options.connections)
+        results["b  /v1/bid inproc"] = b
+        rows = metric(metrics_url, "campaign_inference_batch_rows_sum")
+        requests = metric(metrics_url, "campaign_bid_requests_total")
+        bids = metric(metrics_url, 'campaign_bid_requests_total{outcome="bid"}')
+        target = 0.8 * b.requests_per_s
+        paced = at_rate(url, target, options.duration, options.connections, b.p50_ms)
+        if options.profile:
+            profile(up.pid, 10, url, options.connections)
+
+    if not options.skip_nats:
+        nats_env = base_env | {
+            "CE_BID_TRANSPORT": "nats",
+            "CE_NATS_URL": "nats://127.0.0.1:4222",
+            "CE_REDIS_URL": "redis://127.0.0.1:6379/12",
+            "CE_BID__NATS_SUBJECT": f"bench-bids-{os.getpid()}",
+            "CE_ANALYTICS__STREAM": f"bench-analytics-{os.getpid()}",
+            "CE_ANALYTICS__SUBJECT": f"bench-analytics-{os.getpid()}.events",
+        }
+        bidders = [
+            subprocess.Popen(
+                ["taskset", "-c", SERVER_CPU, cli, "bidder", "--agents", str(options.agents)],
+                env={**os.environ, **nats_env, "CE_METRICS_PORT": str(19100 + n)},
+                stdout=(home / f"bidder-{n}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            for n in range(options.bidders)
+        ]
+        try:
+            time.sleep(4)
+            with server([cli, "api"], nats_env, home / "api.log", "http://127.0.0.1:18080/health"):
+                results["c  /v1/bid over NATS"] = measure(
+                    url, options.duration, options.connections
+                )
+        finally:
+            for bidder in bidders:
+                bidder.send_signal(signal.SIGTERM)
+                bidder.wait(30)
+            subprocess.run(
+                ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
+            )
+
+    baseline = next(iter(results.values()))
+    print(f"\nwrk -t1 -c{options.connections} -d{options.duration}s, server on CPU {SERVER_CPU},"
+          f" wrk on CPU {WRK_CPU}")  # fmt: skip
+    print(f"{'target':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'x/a':>6}")
+    for name, load in results.items():
+        print(
+            f"{name:42} {load.requests_per_s:9.0f} {load.p50_ms:8.2f} {load.p99_ms:8.2f} "
+            f"{load.non_2xx:8d} {load.requests_per_s / baseline.requests_per_s:6.3f}"
+        )
+    print(f"\n(b) scored {rows / max(requests, 1):.1f} candidate rows per request; "
+          f"{100 * bids / max(requests, 1):.1f}% of requests got a bid")  # fmt: skip
+    print(
+        f"(b) at {paced.requests_per_s:.0f} req/s "
+        f"({100 * paced.requests_per_s / b.requests_per_s:.0f}% of its peak): "
+        f"p50 {paced.p50_ms:.2f} ms, p99 {paced.p99_ms:.2f} ms (target < 10 ms)"
+    )
+    print("targets: b/a >= 0.35; p99 < 10 ms for b at 80% of its peak")
+
+
+if __name__ == "__main__":
+    main()
