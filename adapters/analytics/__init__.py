@@ -3,10 +3,13 @@
 - ``AnalyticsBatcher``: in-process sink, buffers and inserts in batches from a worker thread.
 - ``JetStreamEventPublisher`` / ``AnalyticsSinkConsumer``: cluster mode, bidders publish and
   the analytics sink inserts.
-- ``open_store``: ``ClickHouseHttpStore`` when ``CE_CLICKHOUSE_URL`` is set, else ``ChdbStore``.
+- ``open_store``: ``ClickHouseHttpStore`` when ``CE_CLICKHOUSE_URL`` is set, else ``ChdbStore``;
+  opening a store creates ``analytics_events`` or rebuilds an older definition of it
+  (``migration``).
 """
 
 from adapters.analytics.batcher import AnalyticsBatcher
+from adapters.analytics.buffer import DropOldestBuffer
 from adapters.analytics.jetstream import (
     DURABLE,
     STREAM,
@@ -15,6 +18,7 @@ from adapters.analytics.jetstream import (
     JetStreamEventPublisher,
     ensure_analytics_stream,
 )
+from adapters.analytics.migration import Migration
 from adapters.analytics.schema import DEFAULT_DATABASE, TABLE
 from adapters.analytics.store import (
     AnalyticsStore,
@@ -23,7 +27,13 @@ from adapters.analytics.store import (
     ClickHouseHttpStore,
     open_store,
 )
-from adapters.analytics.wire import UndecodableEventError, decode_event, encode_event
+from adapters.analytics.wire import (
+    UndecodableEventError,
+    decode_event,
+    decode_events,
+    encode_event,
+    encode_events,
+)
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -37,10 +47,14 @@ __all__ = [
     "AnalyticsStoreError",
     "ChdbStore",
     "ClickHouseHttpStore",
+    "DropOldestBuffer",
     "JetStreamEventPublisher",
+    "Migration",
     "UndecodableEventError",
     "decode_event",
+    "decode_events",
     "encode_event",
+    "encode_events",
     "ensure_analytics_stream",
     "open_store",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Sequence
 
 from tenacity import (
@@ -22,6 +21,7 @@ from tenacity import (
 )
 
 from adapters import metrics
+from adapters.analytics.buffer import DropOldestBuffer
 from adapters.analytics.store import AnalyticsStore
 from domain.analytics import AnalyticsEvent
 
@@ -32,9 +32,8 @@ class AnalyticsBatcher:
     """An ``EventSink`` over an ``AnalyticsStore``.
 
     ``emit`` is for the event loop's thread (the bid path); it never awaits and never blocks.
-    When ``queue_max`` events are waiting, the oldest is dropped for the new one: during an
-    outage the freshest events are the ones worth keeping. Drops are counted in
-    ``campaign_analytics_events_dropped``.
+    At most ``queue_max`` events wait, the oldest dropped and counted first (``DropOldestBuffer``).
+    No deduplication here: an in-process event is handed over once and never redelivered.
     """
 
     def __init__(
@@ -53,11 +52,10 @@ class AnalyticsBatcher:
         self._store = store
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
-        self._queue_max = queue_max
         self._drain_timeout_s = drain_timeout_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
-        self._buffer: deque[AnalyticsEvent] = deque()
+        self._buffer = DropOldestBuffer(queue_max)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._abandon = asyncio.Event()
@@ -69,11 +67,7 @@ class AnalyticsBatcher:
         return len(self._buffer)
 
     def emit(self, event: AnalyticsEvent) -> None:
-        if len(self._buffer) >= self._queue_max:
-            self._buffer.popleft()
-            metrics.analytics_events_dropped.inc()
-        self._buffer.append(event)
-        if len(self._buffer) >= self._batch_size and not self._wake.is_set():
+        if self._buffer.append(event) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     def start(self) -> None:
@@ -118,18 +112,13 @@ class AnalyticsBatcher:
             if ticked:
                 next_tick = loop.time() + self._flush_interval_s
         await self._flush(partial=True)
-        if self._buffer:
-            metrics.analytics_events_dropped.inc(len(self._buffer))
-            logger.error("analytics: %d events dropped at shutdown", len(self._buffer))
-            self._buffer.clear()
+        self._buffer.discard_all("at shutdown")
 
     async def _flush(self, *, partial: bool) -> None:
         while self._buffer and (partial or len(self._buffer) >= self._batch_size):
             if self._abandon.is_set():
                 return
-            count = min(self._batch_size, len(self._buffer))
-            batch = [self._buffer.popleft() for _ in range(count)]
-            await self._write(batch)
+            await self._write(self._buffer.take(self._batch_size))
 
     async def _write(self, batch: Sequence[AnalyticsEvent]) -> None:
         try:

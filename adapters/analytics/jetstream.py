@@ -1,9 +1,16 @@
 """Cluster-mode analytics: bidders publish events to JetStream, the analytics sink writes them.
 
-Delivery is at-least-once end to end. Publishers set ``Nats-Msg-Id`` to the event id, so the
-stream drops a re-published event inside its duplicate window; the sink acknowledges only after
-the insert returned, so a crash in between redelivers, and ReplacingMergeTree collapses the
-second copy (exact counts read with FINAL).
+Each event reaches ClickHouse once:
+
+- a publisher packs up to ``events_per_message`` events in one message (``wire``) named, in
+  ``Nats-Msg-Id``, by a digest of their ids; a retried publish whose first attempt landed has
+  the same name, and the stream drops it inside its duplicate window;
+- the sink acknowledges after the insert returned, so a crash in between (or a lost ack, or a
+  failed insert that did land) brings the message back. A message delivered before is checked
+  against the store, and events that already have a row are acknowledged without a second one.
+
+Packing is what makes JetStream affordable on the bid path's core (figures in
+``JetStreamEventPublisher``).
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
@@ -30,8 +38,10 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from adapters import metrics
+from adapters.analytics.buffer import DropOldestBuffer
+from adapters.analytics.schema import deduplication_token
 from adapters.analytics.store import AnalyticsStore
-from adapters.analytics.wire import UndecodableEventError, decode_event, encode_event
+from adapters.analytics.wire import decode_events, encode_event, encode_events
 from domain.analytics import AnalyticsEvent
 
 logger = logging.getLogger(__name__)
@@ -62,13 +72,38 @@ async def ensure_analytics_stream(
         await js.update_stream(config)
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One message to publish: its events (for accounting), body and JetStream name."""
+
+    events: Sequence[AnalyticsEvent]
+    body: bytes
+    message_id: str
+
+
 class JetStreamEventPublisher:
     """An ``EventSink`` that publishes to JetStream from a background task.
 
-    ``emit`` (event-loop thread only) appends to a bounded buffer and returns; when
-    ``queue_max`` events are waiting the oldest is dropped and counted. The task publishes in
-    groups of ``group_size``, awaiting their acks together; an event still failing after
-    ``attempts`` tries is dropped and counted.
+    ``emit`` (event-loop thread only) appends to a ``DropOldestBuffer`` of ``queue_max`` events
+    and returns. The task packs waiting events into messages of up to ``events_per_message``
+    events (fewer once a message passes ``max_message_bytes``), and publishes up to
+    ``messages_in_flight`` at a time, awaiting their acks together. With fewer than a message's
+    worth waiting it lingers up to ``linger_s`` for more: analytics are written in batches of
+    seconds anyway, and a fuller message is CPU saved on the bid path's core. A message still
+    failing after ``attempts`` tries is dropped and its events counted.
+
+    Measured here (publisher pinned to one core, nats-server 2.9 on loopback), process CPU per
+    event, the load generator's own cost taken out:
+
+    ====================================  ====================  ====================
+    load                                  one event a message   100 events a message
+    ====================================  ====================  ====================
+    20,000 emitted at once                ~29 µs (~26,000/s)    ~2 µs (~400,000/s)
+    8,000/s, 8 events each millisecond    ~47 µs                ~6-8 µs
+    4,000/s, 4 events each millisecond    ~60 µs                ~6-7 µs
+    ====================================  ====================  ====================
+
+    What is left at a steady rate is mostly the kernel moving ~40 KB messages over loopback.
     """
 
     def __init__(
@@ -78,39 +113,50 @@ class JetStreamEventPublisher:
         subject: str = SUBJECT,
         stream: str = STREAM,
         queue_max: int = 200_000,
-        group_size: int = 64,
+        events_per_message: int = 100,
+        max_message_bytes: int = 256 * 1024,
+        linger_s: float = 0.05,
+        messages_in_flight: int = 8,
         attempts: int = 4,
         publish_timeout_s: float = 2.0,
         retry_initial_s: float = 0.1,
         drain_timeout_s: float = 30.0,
     ) -> None:
-        if queue_max <= 0 or group_size <= 0 or attempts <= 0:
-            raise ValueError("queue_max, group_size and attempts must be positive")
+        if min(queue_max, events_per_message, max_message_bytes, messages_in_flight) <= 0:
+            raise ValueError(
+                "queue_max, events_per_message, max_message_bytes and messages_in_flight "
+                "must be positive"
+            )
+        if attempts <= 0 or linger_s < 0:
+            raise ValueError("attempts must be positive and linger_s not negative")
         self._js = js
         self._subject = subject
         self._stream = stream
-        self._queue_max = queue_max
-        self._group_size = group_size
+        self._events_per_message = events_per_message
+        self._max_message_bytes = max_message_bytes
+        self._linger_s = linger_s
+        self._messages_in_flight = messages_in_flight
         self._attempts = attempts
         self._publish_timeout_s = publish_timeout_s
         self._retry_initial_s = retry_initial_s
         self._drain_timeout_s = drain_timeout_s
-        self._buffer: deque[AnalyticsEvent] = deque()
+        self._buffer = DropOldestBuffer(queue_max)
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
+        """Events waiting in memory, not counting messages being published."""
         return len(self._buffer)
 
     def emit(self, event: AnalyticsEvent) -> None:
-        if len(self._buffer) >= self._queue_max:
-            self._buffer.popleft()
-            metrics.analytics_events_dropped.inc()
-        self._buffer.append(event)
+        waiting = self._buffer.append(event)
         if not self._wake.is_set():
             self._wake.set()
+        if waiting >= self._events_per_message and not self._full.is_set():
+            self._full.set()
 
     async def start(self) -> None:
         """Makes sure the stream exists, then starts publishing in the background."""
@@ -126,12 +172,10 @@ class JetStreamEventPublisher:
             return
         self._stopping = True
         self._wake.set()
+        self._full.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(task, self._drain_timeout_s)
-        if self._buffer:
-            metrics.analytics_events_dropped.inc(len(self._buffer))
-            logger.error("analytics: %d events not published at shutdown", len(self._buffer))
-            self._buffer.clear()
+        self._buffer.discard_all("unpublished at shutdown")
 
     async def _run(self) -> None:
         while True:
@@ -141,32 +185,59 @@ class JetStreamEventPublisher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            count = min(self._group_size, len(self._buffer))
-            group = [self._buffer.popleft() for _ in range(count)]
+            # A message short of events_per_message goes out only once the linger has passed
+            # (or at shutdown); until then its events wait for company.
+            partial = self._stopping
+            if len(self._buffer) < self._events_per_message and not partial:
+                self._full.clear()
+                try:
+                    await asyncio.wait_for(self._full.wait(), self._linger_s)
+                except TimeoutError:
+                    partial = True
+            messages = self._pack(partial=partial)
             try:
-                await self._publish_group(group)
+                await self._publish_all(messages)
             except asyncio.CancelledError:
-                # Cancelled mid-group at the drain deadline: whether these reached the stream
+                # Cancelled mid-flight at the drain deadline: whether these reached the stream
                 # is unknown, and they will not be retried, so they count as dropped.
-                metrics.analytics_events_dropped.inc(len(group))
+                metrics.analytics_events_dropped.inc(sum(len(m.events) for m in messages))
                 raise
 
-    async def _publish_group(self, group: Sequence[AnalyticsEvent]) -> None:
-        waiting = list(group)
+    def _pack(self, *, partial: bool) -> list[_Outgoing]:
+        messages: list[_Outgoing] = []
+        while self._buffer and len(messages) < self._messages_in_flight:
+            if not partial and len(self._buffer) < self._events_per_message:
+                break
+            events: list[AnalyticsEvent] = []
+            lines: list[bytes] = []
+            size = 0
+            while self._buffer and len(events) < self._events_per_message:
+                event = self._buffer.popleft()
+                line = encode_event(event)
+                events.append(event)
+                lines.append(line)
+                size += len(line) + 1
+                if size >= self._max_message_bytes:
+                    break
+            messages.append(_Outgoing(events, encode_events(lines), deduplication_token(events)))
+        return messages
+
+    async def _publish_all(self, messages: Sequence[_Outgoing]) -> None:
+        waiting = list(messages)
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._retry_initial_s * 2 ** (attempt - 1))
             results = await asyncio.gather(
-                *(self._publish(event) for event in waiting), return_exceptions=True
+                *(self._publish(message) for message in waiting), return_exceptions=True
             )
             failed = [
-                (event, result)
-                for event, result in zip(waiting, results, strict=True)
+                (message, result)
+                for message, result in zip(waiting, results, strict=True)
                 if isinstance(result, Exception)
             ]
             if not failed:
                 return
-            waiting = [event for event, _ in failed]
+            waiting = [message for message, _ in failed]
             logger.warning(
                 "analytics: %d of %d publishes failed (attempt %d): %s",
                 len(failed),
@@ -174,24 +245,46 @@ class JetStreamEventPublisher:
                 attempt + 1,
                 failed[0][1],
             )
-        metrics.analytics_events_dropped.inc(len(waiting))
-        logger.error("analytics: dropped %d events JetStream would not take", len(waiting))
+        lost = sum(len(message.events) for message in waiting)
+        metrics.analytics_events_dropped.inc(lost)
+        logger.error("analytics: dropped %d events JetStream would not take", lost)
 
-    async def _publish(self, event: AnalyticsEvent) -> None:
+    async def _publish(self, message: _Outgoing) -> None:
         await self._js.publish(
             self._subject,
-            encode_event(event),
+            message.body,
             timeout=self._publish_timeout_s,
-            headers={"Nats-Msg-Id": event.event_id},
+            # The same name on every attempt: a retry of a publish that did land is dropped.
+            headers={"Nats-Msg-Id": message.message_id},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    message: Msg
+    events: list[AnalyticsEvent]
+
+    @property
+    def redelivered(self) -> bool:
+        return (self.message.metadata.num_delivered or 1) > 1
 
 
 class AnalyticsSinkConsumer:
     """Durable pull consumer writing JetStream analytics events into a store in batches.
 
-    A batch closes at ``batch_size`` messages or ``flush_interval_s`` after its first message.
+    A batch closes at ``batch_size`` events or ``flush_interval_s`` after its first message.
     Messages are acknowledged after the insert returned; a failed insert naks them with a
-    growing delay, so they come back (at-least-once).
+    growing delay, so they come back (at-least-once). Exactly one row per event:
+
+    - an event twice in one batch is written once;
+    - events of a message delivered before are looked up in the store first, and those with a
+      row are acknowledged without being written again. Only redeliveries pay for the lookup,
+      and it asks the store, not this process's memory, so it holds however long the sink was
+      down, whichever of several sinks sharing the durable wrote the row, and when an insert
+      reported a failure but did land.
+
+    What it cannot see is an insert still running elsewhere: a sink whose insert outlasts
+    ``ack_wait_s`` may race another sink given the same message meanwhile.
     """
 
     def __init__(
@@ -225,6 +318,9 @@ class AnalyticsSinkConsumer:
         self._max_deliver = max_deliver
         self._nak_delay_max_s = nak_delay_max_s
         self._fetch_wait_max_s = fetch_wait_max_s
+        # Messages carry one event (older publishers) or many: fetches are sized by what the
+        # last batch held per message, so a batch lands near batch_size events either way.
+        self._events_per_message = 1.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until ``stop`` is set; the batch in hand is written and acked first."""
@@ -232,9 +328,9 @@ class AnalyticsSinkConsumer:
         subscription = await self._subscribe()
         try:
             while not stop.is_set():
-                messages = await self._collect(subscription, stop)
-                if messages:
-                    await self._process(messages)
+                deliveries = await self._collect(subscription, stop)
+                if deliveries:
+                    await self._process(deliveries)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -259,11 +355,12 @@ class AnalyticsSinkConsumer:
 
     async def _collect(
         self, subscription: JetStreamContext.PullSubscription, stop: asyncio.Event
-    ) -> list[Msg]:
+    ) -> list[_Delivery]:
         loop = asyncio.get_running_loop()
-        messages: list[Msg] = []
+        deliveries: list[_Delivery] = []
+        events = 0
         deadline: float | None = None
-        while len(messages) < self._batch_size and not stop.is_set():
+        while events < self._batch_size and not stop.is_set():
             now = loop.time()
             if deadline is not None and now >= deadline:
                 break
@@ -272,8 +369,9 @@ class AnalyticsSinkConsumer:
             wait = min(wait, self._fetch_wait_max_s)
             if wait < 0.01:
                 break
+            want = max(1, math.ceil((self._batch_size - events) / self._events_per_message))
             try:
-                fetched = await subscription.fetch(self._batch_size - len(messages), timeout=wait)
+                fetched = await subscription.fetch(want, timeout=wait)
             except (NatsTimeoutError, TimeoutError):
                 continue
             except ConnectionClosedError:
@@ -286,31 +384,61 @@ class AnalyticsSinkConsumer:
                 continue
             if fetched and deadline is None:
                 deadline = loop.time() + self._flush_interval_s
-            messages.extend(fetched)
-        return messages
+            for message in fetched:
+                delivery = await self._decode(message)
+                if delivery is not None:
+                    deliveries.append(delivery)
+                    events += len(delivery.events)
+        if deliveries:
+            self._events_per_message = events / len(deliveries)
+        return deliveries
 
-    async def _process(self, messages: Sequence[Msg]) -> None:
-        events: list[AnalyticsEvent] = []
-        decoded: list[Msg] = []
-        for message in messages:
-            try:
-                events.append(decode_event(message.data))
-            except UndecodableEventError as exc:
-                logger.error("analytics: terminating an undecodable message: %s", exc)
-                await message.term()
-                continue
-            decoded.append(message)
-        if not decoded:
-            return
+    async def _decode(self, message: Msg) -> _Delivery | None:
+        events, refused = decode_events(message.data)
+        if refused:
+            logger.error(
+                "analytics: %d undecodable lines in a message of %d (first: %s)",
+                len(refused),
+                len(refused) + len(events),
+                refused[0],
+            )
+        if not events:
+            # Redelivering it would never help.
+            await message.term()
+            return None
+        return _Delivery(message, events)
+
+    async def _process(self, deliveries: Sequence[_Delivery]) -> None:
+        unique: dict[str, AnalyticsEvent] = {}
+        suspects: set[str] = set()
+        for delivery in deliveries:
+            for event in delivery.events:
+                unique.setdefault(event.event_id, event)
+                if delivery.redelivered:
+                    suspects.add(event.event_id)
+        received = sum(len(delivery.events) for delivery in deliveries)
         try:
-            await asyncio.to_thread(self._store.insert, events)
+            stored: set[str] = set()
+            if suspects:
+                stored = await asyncio.to_thread(
+                    self._store.stored_event_ids, [unique[event_id] for event_id in suspects]
+                )
+            batch = [event for event_id, event in unique.items() if event_id not in stored]
+            await asyncio.to_thread(self._store.insert, batch)
         except Exception as exc:
-            logger.warning("analytics: insert of %d events failed, naking: %s", len(events), exc)
-            for message in decoded:
-                await message.nak(delay=self._nak_delay(message))
+            logger.warning("analytics: insert of %d events failed, naking: %s", received, exc)
+            for delivery in deliveries:
+                await delivery.message.nak(delay=self._nak_delay(delivery.message))
             return
-        metrics.analytics_events_batched.inc(len(events))
-        await self._acknowledge(decoded)
+        if len(batch) < received:
+            logger.info(
+                "analytics: %d of %d events already written (redelivered or repeated), "
+                "acknowledged without a second row",
+                received - len(batch),
+                received,
+            )
+        metrics.analytics_events_batched.inc(len(batch))
+        await self._acknowledge([delivery.message for delivery in deliveries])
 
     async def _acknowledge(self, messages: Sequence[Msg]) -> None:
         """Acks after a successful insert. Tests override it to crash between the two."""

@@ -18,16 +18,17 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from adapters.analytics.migration import Migration, ensure_table
 from adapters.analytics.schema import (
     COLUMNS,
     DEFAULT_DATABASE,
     INSERT_FORMAT,
-    create_database_sql,
-    create_table_sql,
     deduplication_token,
     encode_batch,
     insert_statement,
     qualified_table,
+    stored_event_ids_params,
+    stored_event_ids_sql,
 )
 from domain.analytics import AnalyticsEvent
 
@@ -37,9 +38,16 @@ class AnalyticsStoreError(Exception):
 
 
 class AnalyticsStore(Protocol):
-    """Synchronous on purpose: the batcher and the sink call it from a worker thread."""
+    """Synchronous on purpose: the batcher and the sink call it from a worker thread.
+
+    Opening a store creates the table, or rebuilds an older one (``migration``).
+    """
 
     def insert(self, events: Sequence[AnalyticsEvent]) -> None: ...
+
+    def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
+        """The ids among ``events`` that already have a row."""
+        ...
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
 
@@ -56,6 +64,7 @@ class ChdbStore:
 
     def __init__(self, path: Path, *, database: str = DEFAULT_DATABASE) -> None:
         self._insert_prefix = f"{insert_statement(database)} SETTINGS insert_deduplication_token = "
+        self._stored_ids_sql = stored_event_ids_sql(database)
         path.mkdir(parents=True, exist_ok=True)
         # chdb sessions are thread-safe, but inserts come from worker threads while reports and
         # tests query: one lock keeps statements and per-session settings from interleaving.
@@ -68,9 +77,8 @@ class ChdbStore:
             # Bare DateTime values (now(), toDateTime(...)) then read back as UTC, like the
             # table's own columns.
             self._session.query("SET session_timezone = 'UTC'")
-            self._session.query(create_database_sql(database))
-            self._session.query(create_table_sql(database))
-        except RuntimeError as exc:
+            self.migration: Migration | None = ensure_table(self.query, self._command, database)
+        except (RuntimeError, AnalyticsStoreError) as exc:
             # Closing frees the directory: this process could not open another one otherwise.
             self.close()
             raise AnalyticsStoreError(f"cannot create the analytics table: {exc}") from exc
@@ -90,16 +98,31 @@ class ChdbStore:
             except RuntimeError as exc:
                 raise AnalyticsStoreError(f"chdb insert of {len(events)} events: {exc}") from exc
 
+    def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
+        if not events:
+            return set()
+        params = {
+            name: _chdb_parameter(value) for name, value in stored_event_ids_params(events).items()
+        }
+        return {str(row[0]) for row in self._query(self._stored_ids_sql, params)}
+
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Runs ``sql`` (no FORMAT clause) and returns rows with Python values."""
+        return self._query(sql, None)
+
+    def _query(self, sql: str, params: dict[str, str] | None) -> list[tuple[Any, ...]]:
         with self._lock:
             session = self._open_session()
             try:
-                result = session.query(sql, "JSONCompactEachRowWithNamesAndTypes")
+                result = session.query(sql, "JSONCompactEachRowWithNamesAndTypes", params=params)
             except RuntimeError as exc:
                 raise AnalyticsStoreError(f"chdb query failed: {exc}") from exc
             body: bytes = result.bytes()
         return _rows_from_compact_json(body)
+
+    def _command(self, sql: str) -> None:
+        with self._lock:
+            self._open_session().query(sql)
 
     def close(self) -> None:
         with self._lock:
@@ -133,6 +156,8 @@ class ClickHouseHttpStore:
 
         self._errors: tuple[type[BaseException], ...] = (ClickHouseError, OSError)
         self._table = qualified_table(database)
+        self._stored_ids_sql = stored_event_ids_sql(database)
+        self._progress_interval_s = send_receive_timeout_s / 3
         try:
             self._client: Any = clickhouse_connect.get_client(
                 dsn=url,
@@ -147,9 +172,10 @@ class ClickHouseHttpStore:
         except self._errors as exc:
             raise AnalyticsStoreError(f"cannot reach ClickHouse: {exc}") from exc
         try:
-            self._client.command(create_database_sql(database))
-            self._client.command(create_table_sql(database))
-        except self._errors as exc:
+            self.migration: Migration | None = ensure_table(
+                self.query, self._command, database, copy=self._long_command
+            )
+        except (*self._errors, AnalyticsStoreError) as exc:
             self._client.close()
             raise AnalyticsStoreError(f"cannot create the analytics table: {exc}") from exc
 
@@ -169,6 +195,18 @@ class ClickHouseHttpStore:
         except self._errors as exc:
             raise AnalyticsStoreError(f"ClickHouse insert of {len(events)} events: {exc}") from exc
 
+    def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
+        if not events:
+            return set()
+        try:
+            # Server-side binding: the ids travel as parameters, never inside the SQL text.
+            result = self._client.query(
+                self._stored_ids_sql, parameters=stored_event_ids_params(events)
+            )
+        except self._errors as exc:
+            raise AnalyticsStoreError(f"ClickHouse lookup of stored events failed: {exc}") from exc
+        return {str(row[0]) for row in result.result_rows}
+
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
             result = self._client.query(sql)
@@ -176,8 +214,35 @@ class ClickHouseHttpStore:
             raise AnalyticsStoreError(f"ClickHouse query failed: {exc}") from exc
         return [tuple(row) for row in result.result_rows]
 
+    def _command(self, sql: str) -> None:
+        self._client.command(sql)
+
+    def _long_command(self, sql: str) -> None:
+        # A table copy can outlast the read timeout; progress headers keep bytes flowing on
+        # the connection while the server works, so the timeout measures silence, not length.
+        self._client.command(
+            sql,
+            transport_settings={
+                "send_progress_in_http_headers": "1",
+                "http_headers_progress_interval_ms": str(
+                    max(1000, int(self._progress_interval_s * 1000))
+                ),
+            },
+        )
+
     def close(self) -> None:
         self._client.close()
+
+
+def _chdb_parameter(value: object) -> str:
+    """A query parameter as the ClickHouse literal chdb parses it."""
+    if isinstance(value, list):
+        return "[" + ",".join(_chdb_parameter(item) for item in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no chdb literal for {type(value).__name__}")
 
 
 def open_chdb_session(path: Path) -> Any:

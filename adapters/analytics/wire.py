@@ -1,7 +1,13 @@
-"""Analytics events as JSON on the bus: the one encoder and decoder for JetStream messages."""
+"""Analytics events as JSON on the bus: the one encoder and decoder for JetStream messages.
+
+A message carries one event as a JSON object, or several as JSON lines (one object per line;
+orjson escapes newlines inside strings, so a line break only ever separates events). A single
+event is the one-line case of the same format, so a sink reads messages of either kind.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,3 +61,28 @@ def decode_event(data: bytes) -> AnalyticsEvent:
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UndecodableEventError(f"not an analytics event: {exc}") from exc
+
+
+def encode_events(lines: Sequence[bytes]) -> bytes:
+    """One message body from events already encoded with ``encode_event``."""
+    return b"\n".join(lines)
+
+
+def decode_events(data: bytes) -> tuple[list[AnalyticsEvent], list[UndecodableEventError]]:
+    """The events of a message body, and what refused to decode, line by line.
+
+    One bad line does not cost its neighbours: a sink older than its publishers may meet an
+    event it cannot read (a new event type, say) inside a message of readable ones.
+    """
+    events: list[AnalyticsEvent] = []
+    refused: list[UndecodableEventError] = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            events.append(decode_event(line))
+        except UndecodableEventError as exc:
+            refused.append(exc)
+    if not events and not refused:
+        refused.append(UndecodableEventError("an empty message"))
+    return events, refused

@@ -2,30 +2,56 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from adapters.analytics import AnalyticsStoreError, ChdbStore, open_store
+from adapters.analytics.migration import MIGRATING_TABLE
+from adapters.analytics.schema import create_table_sql
+from adapters.analytics.store import open_chdb_session
 from domain.analytics import EventType
-from tests.integration.analytics.conftest import EVENTS_TABLE, make_event, row_count
+from tests.integration.analytics.conftest import (
+    EVENTS_TABLE,
+    insert_into,
+    legacy_table_sql,
+    make_event,
+    row_count,
+)
+
+TABLE_SHAPES = (
+    "SELECT name, engine, sorting_key FROM system.tables "
+    "WHERE database = 'campaign_express' ORDER BY name"
+)
+MIGRATING = f"campaign_express.{MIGRATING_TABLE}"
 
 
-def test_open_creates_the_database_and_a_replacing_table(chdb_store: ChdbStore) -> None:
+@contextmanager
+def raw_session(path: Path) -> Iterator[Any]:
+    """chdb on ``path`` without the store: the tables are as the test leaves them."""
+    path.mkdir(parents=True, exist_ok=True)
+    session = open_chdb_session(path)
+    try:
+        session.query("CREATE DATABASE IF NOT EXISTS campaign_express")
+        yield session
+    finally:
+        session.close()
+
+
+def test_open_creates_the_database_and_a_merge_tree_table(chdb_store: ChdbStore) -> None:
     rows = chdb_store.query(
         "SELECT engine, partition_key, sorting_key FROM system.tables "
         "WHERE database = 'campaign_express' AND name = 'analytics_events'"
     )
 
-    assert rows == [
-        (
-            "ReplacingMergeTree",
-            "toYYYYMM(timestamp)",
-            "event_type, timestamp, user_id, event_id",
-        )
-    ]
+    assert rows == [("MergeTree", "toYYYYMM(timestamp)", "event_type, timestamp")]
+    assert chdb_store.migration is None
 
 
 def test_insert_lands_every_row_counted_by_event_type(chdb_store: ChdbStore) -> None:
@@ -39,12 +65,105 @@ def test_insert_lands_every_row_counted_by_event_type(chdb_store: ChdbStore) -> 
     assert rows == [("bid", 5), ("no_bid", 2), ("win", 3)]
 
 
-def test_same_event_in_two_batches_counts_once_with_final(chdb_store: ChdbStore) -> None:
-    first, second = make_event(1), make_event(2)
-    chdb_store.insert([first])
-    chdb_store.insert([first, second])
+def test_stored_event_ids_names_the_events_that_have_rows(chdb_store: ChdbStore) -> None:
+    odd = make_event(3, event_id="it's \\ odd", event_type=EventType.WIN)
+    stored = [make_event(1), make_event(2), odd]
+    chdb_store.insert(stored)
+    never_written = make_event(4)
 
-    assert row_count(chdb_store, final=True) == 2
+    found = chdb_store.stored_event_ids([stored[0], odd, never_written])
+
+    assert found == {stored[0].event_id, odd.event_id}
+    assert chdb_store.stored_event_ids([]) == set()
+
+
+def test_older_table_is_rebuilt_with_its_rows_and_kept(
+    chdb_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = [make_event(i) for i in range(4)]
+    with raw_session(chdb_path) as session:
+        session.query(legacy_table_sql("campaign_express"))
+        insert_into(session, EVENTS_TABLE, events[:3])
+        # A redelivered event the old table had not merged away yet.
+        insert_into(session, EVENTS_TABLE, [events[0], events[3]])
+
+    with caplog.at_level(logging.WARNING, logger="adapters.analytics.migration"):
+        store = ChdbStore(chdb_path)
+    try:
+        assert store.migration is not None
+        archive = f"campaign_express.{store.migration.archived_as}"
+        assert store.migration.archived_as.startswith("analytics_events_v1_")
+        assert store.migration.rows_copied == 4
+        assert store.query(TABLE_SHAPES) == [
+            ("analytics_events", "MergeTree", "event_type, timestamp"),
+            (
+                store.migration.archived_as,
+                "ReplacingMergeTree",
+                "event_type, timestamp, user_id, event_id",
+            ),
+        ]
+        assert row_count(store) == 4
+        assert sorted(row[0] for row in store.query(f"SELECT event_id FROM {EVENTS_TABLE}")) == (
+            sorted(event.event_id for event in events)
+        )
+        # Nothing deleted: the old table keeps its rows, and the log says what to do.
+        assert store.query(f"SELECT count() FROM {archive} FINAL") == [(4,)]
+        assert f"DROP TABLE `campaign_express`.`{store.migration.archived_as}`" in caplog.text
+    finally:
+        store.close()
+
+    reopened = ChdbStore(chdb_path)
+    try:
+        assert reopened.migration is None
+        assert row_count(reopened) == 4
+    finally:
+        reopened.close()
+
+
+def test_rebuild_interrupted_before_the_swap_is_done_again(chdb_path: Path) -> None:
+    events = [make_event(i) for i in range(5)]
+    with raw_session(chdb_path) as session:
+        session.query(legacy_table_sql("campaign_express"))
+        insert_into(session, EVENTS_TABLE, events)
+        # The copy had reached its second row when the process died.
+        session.query(create_table_sql("campaign_express", table=MIGRATING_TABLE))
+        insert_into(session, MIGRATING, events[:2])
+
+    store = ChdbStore(chdb_path)
+    try:
+        assert store.migration is not None
+        assert row_count(store) == 5
+        assert [name for name, _, _ in store.query(TABLE_SHAPES)] == [
+            "analytics_events",
+            store.migration.archived_as,
+        ]
+    finally:
+        store.close()
+
+
+def test_rebuild_interrupted_after_the_swap_archives_the_old_rows(
+    chdb_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = [make_event(i) for i in range(5)]
+    with raw_session(chdb_path) as session:
+        # Swapped, not yet renamed: the old rows wait under the migrating name.
+        session.query(create_table_sql("campaign_express"))
+        insert_into(session, EVENTS_TABLE, events)
+        session.query(legacy_table_sql("campaign_express", table=MIGRATING_TABLE))
+        insert_into(session, MIGRATING, events)
+
+    with caplog.at_level(logging.WARNING, logger="adapters.analytics.migration"):
+        store = ChdbStore(chdb_path)
+    try:
+        assert store.migration is None
+        [current, archived] = store.query(TABLE_SHAPES)
+        assert current == ("analytics_events", "MergeTree", "event_type, timestamp")
+        assert archived[0].startswith("analytics_events_v1_")
+        assert row_count(store) == 5
+        assert row_count(store, table=f"campaign_express.{archived[0]}") == 5
+        assert "DROP TABLE" in caplog.text
+    finally:
+        store.close()
 
 
 def test_retried_identical_batch_is_written_once(chdb_store: ChdbStore) -> None:
@@ -52,7 +171,7 @@ def test_retried_identical_batch_is_written_once(chdb_store: ChdbStore) -> None:
     chdb_store.insert(batch)
     chdb_store.insert(batch)
 
-    # Without FINAL: the insert deduplication token dropped the second write outright.
+    # The insert deduplication token dropped the second write outright.
     assert row_count(chdb_store) == 20
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import clickhouse_connect
 import pytest
 
 from adapters.analytics import (
@@ -17,11 +18,13 @@ from adapters.analytics import (
     ClickHouseHttpStore,
     open_store,
 )
+from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, encode_batch
 from domain.analytics import EventType
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
     dropped,
     eventually,
+    legacy_table_sql,
     make_event,
     row_count,
 )
@@ -67,14 +70,48 @@ def test_rows_land_with_counts_by_event_type(
     assert rows == [("bid", 4), ("loss", 2)]
 
 
-def test_same_event_in_two_batches_counts_once_with_final(
-    http_store: ClickHouseHttpStore, database: str
+def test_stored_event_ids_answer_like_the_chdb_store(
+    http_store: ClickHouseHttpStore, chdb_store: ChdbStore
 ) -> None:
-    first = make_event(1)
-    http_store.insert([first])
-    http_store.insert([first, make_event(2)])
+    odd = make_event(3, event_id="it's \\ odd", event_type=EventType.LOSS)
+    stored = [make_event(1), make_event(2), odd]
+    asked = [stored[1], odd, make_event(4)]
+    http_store.insert(stored)
+    chdb_store.insert(stored)
 
-    assert row_count(http_store, final=True, table=f"{database}.analytics_events") == 2
+    over_http = http_store.stored_event_ids(asked)
+
+    assert over_http == {stored[1].event_id, odd.event_id}
+    assert over_http == chdb_store.stored_event_ids(asked)
+
+
+def test_older_table_is_rebuilt_over_http(shared_front: ChdbHttpFront, database: str) -> None:
+    events = [make_event(i) for i in range(6)]
+    legacy = clickhouse_connect.get_client(dsn=shared_front.url, autogenerate_session_id=False)
+    try:
+        legacy.command(f"CREATE DATABASE {database}")
+        legacy.command(legacy_table_sql(database))
+        for batch in (events[:4], events[2:]):  # two events delivered twice
+            legacy.raw_insert(
+                f"{database}.analytics_events",
+                column_names=COLUMNS,
+                insert_block=encode_batch(batch),
+                fmt=INSERT_FORMAT,
+            )
+    finally:
+        legacy.close()
+
+    store = ClickHouseHttpStore(shared_front.url, database=database)
+    try:
+        assert store.migration is not None
+        assert store.migration.rows_copied == 6
+        assert store.query(
+            "SELECT engine, sorting_key FROM system.tables "
+            f"WHERE database = '{database}' AND name = 'analytics_events'"
+        ) == [("MergeTree", "event_type, timestamp")]
+        assert row_count(store, table=f"{database}.analytics_events") == 6
+    finally:
+        store.close()
 
 
 def test_retried_identical_batch_is_written_once(

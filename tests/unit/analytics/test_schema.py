@@ -15,6 +15,8 @@ from adapters.analytics.schema import (
     encode_batch,
     epoch_seconds,
     insert_statement,
+    stored_event_ids_params,
+    stored_event_ids_sql,
 )
 from domain.analytics import AnalyticsEvent, EventType
 
@@ -36,13 +38,27 @@ def event(event_id: str = "e1", **overrides: object) -> AnalyticsEvent:
     return AnalyticsEvent(**fields)  # type: ignore[arg-type]
 
 
-def test_table_collapses_redelivered_events_by_key() -> None:
+def test_table_is_a_merge_tree_sorted_by_type_and_time() -> None:
     ddl = create_table_sql("campaign_express")
 
     assert "CREATE TABLE IF NOT EXISTS `campaign_express`.`analytics_events`" in ddl
-    assert "ENGINE = ReplacingMergeTree" in ddl
+    assert "ENGINE = MergeTree\n" in ddl
     assert "PARTITION BY toYYYYMM(timestamp)" in ddl
-    assert "ORDER BY (event_type, timestamp, user_id, event_id)" in ddl
+    assert "ORDER BY (event_type, timestamp)\n" in ddl
+    # A retried identical insert stays a no-op without any key help.
+    assert "non_replicated_deduplication_window = 1000" in ddl
+
+
+def test_table_may_be_created_under_another_name() -> None:
+    ddl = create_table_sql("campaign_express", table="analytics_events_migrating")
+
+    assert "CREATE TABLE IF NOT EXISTS `campaign_express`.`analytics_events_migrating`" in ddl
+
+
+@pytest.mark.parametrize("table", ["", "a-b", "x`; DROP TABLE y"])
+def test_table_name_that_is_not_a_plain_identifier_is_refused(table: str) -> None:
+    with pytest.raises(ValueError, match="identifier"):
+        create_table_sql("campaign_express", table=table)
 
 
 def test_every_column_is_declared_and_inserted() -> None:
@@ -93,3 +109,23 @@ def test_deduplication_token_follows_the_batch_and_its_order() -> None:
     assert deduplication_token([first, second]) == deduplication_token([first, second])
     assert deduplication_token([first, second]) != deduplication_token([second, first])
     assert deduplication_token([first]) != deduplication_token([first, second])
+
+
+def test_stored_ids_lookup_is_bounded_by_the_events_types_and_times() -> None:
+    early = event("e1", timestamp=datetime(2026, 11, 28, 12, 0, 0, 5000, tzinfo=UTC))
+    late = event("e2", timestamp=datetime(2026, 11, 28, 12, 0, 1, 0, tzinfo=UTC))
+    loss = event("e3", event_type=EventType.LOSS, timestamp=early.timestamp)
+
+    params = stored_event_ids_params([late, early, loss, late])
+
+    assert params == {
+        "event_types": ["loss", "win"],
+        # A millisecond of slack each side of the earliest and latest event.
+        "since_ms": 1795867200005 - 1,
+        "until_ms": 1795867201000 + 1,
+        "event_ids": ["e1", "e2", "e3"],
+    }
+    sql = stored_event_ids_sql("campaign_express")
+    for name in params:
+        assert "{" + name + ":" in sql
+    assert "`campaign_express`.`analytics_events`" in sql
