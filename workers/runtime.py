@@ -13,18 +13,22 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.client import Client as TemporalClient
 
+from activities.campaigns import CampaignActivities
 from adapters import metrics
 from adapters.analytics import AnalyticsBatcher, JetStreamEventPublisher, open_store
+from adapters.auth import Authenticator, PasswordSignIn, TokenCodec
 from adapters.bid_transport import BidTransport, InProcessBids, NatsBids
 from adapters.bus.campaign_changes import (
     CampaignChanges,
@@ -37,11 +41,22 @@ from adapters.cache.profiles import TieredProfileStore
 from adapters.cache.redis_client import connect_redis, redis_guard
 from adapters.catalog import CatalogHolder
 from adapters.db import Backend, CampaignRepository, Database, ProfileRepository, upgrade
+from adapters.db.brand import BrandRepository, CalendarRepository
+from adapters.db.lifecycle import LifecycleRepository
+from adapters.db.platform import (
+    ApiKeyRepository,
+    AuditRepository,
+    TenantAccountRepository,
+    UserRepository,
+)
 from adapters.resilience import Guard
 from adapters.settings import Settings
 from adapters.system import SystemClock, new_id, system_random
+from api.deps import AuthServices
+from api.lifecycle import CampaignServices
 from api.main import ApiServices
 from api.routes.bid import BidIntake
+from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
 from domain.analytics import EventSink
 from domain.bidding.ledger import InMemoryLedger
@@ -52,6 +67,10 @@ from domain.bidding.settlement import NoticeDesk
 from domain.money import FxTable
 from inference.batcher import InferenceBatcher
 from inference.providers import make_provider
+from temporal import search_attributes
+from temporal.client import connect as connect_temporal
+from temporal.client import tls_config
+from temporal.dev_server import DevServer, DevServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +81,7 @@ T = TypeVar("T")
 DATABASE_LOOKUP_TIMEOUT_S = 1.0
 # The spend snapshot pacing reads is refreshed in the background: it may wait longer.
 SNAPSHOT_TIMEOUT_S = 1.0
+TEMPORAL_HEALTH_TIMEOUT_S = 1.0
 
 
 class Role(StrEnum):
@@ -71,6 +91,7 @@ class Role(StrEnum):
     API = "api"
     BIDDER = "bidder"
     ANALYTICS_SINK = "analytics-sink"
+    WORKER = "worker"
 
 
 class Runtime:
@@ -162,6 +183,132 @@ class Runtime:
             return InProcessCampaignChanges() if nc is None else NatsCampaignChanges(nc)
 
         return await self._once("campaign_changes", build)
+
+    # --- Temporal -----------------------------------------------------------------------------
+
+    async def temporal_dev_server(self) -> DevServer | None:
+        """The embedded dev server: ``up`` without CE_TEMPORAL_ADDRESS starts one (or finds the
+        one already serving this CE_HOME); every other case has none."""
+
+        async def build() -> DevServer | None:
+            settings = self.settings
+            if settings.temporal_address is not None or self.role is not Role.EMBEDDED:
+                return None
+            server = DevServer(
+                DevServerConfig(
+                    home=settings.home,
+                    port=settings.temporal.port,
+                    ui_port=settings.temporal.ui_port,
+                    namespace=settings.temporal_namespace,
+                )
+            )
+            # Registered before the client and the worker: closed after them.
+            self._stack.push_async_callback(server.stop)
+            await server.start()
+            return server
+
+        return await self._once("temporal_dev_server", build)
+
+    async def temporal_client(self) -> TemporalClient:
+        """The client for starting workflows and sending them signals and updates, with the
+        platform's search attributes registered on its namespace."""
+
+        async def build() -> TemporalClient:
+            settings = self.settings
+            dev_server = await self.temporal_dev_server()
+            if dev_server is not None:
+                client = dev_server.client
+            elif settings.temporal_address is None:
+                raise RuntimeError(
+                    f"campaign-express {self.role} needs a Temporal cluster: set "
+                    "CE_TEMPORAL_ADDRESS (host:port)"
+                )
+            else:
+                options = settings.temporal
+                tls = None
+                if options.uses_tls:
+                    tls = tls_config(
+                        ca_cert=options.tls_ca_cert,
+                        client_cert=options.tls_client_cert,
+                        client_key=options.tls_client_key,
+                        server_name=options.tls_server_name,
+                    )
+                client = await connect_temporal(
+                    settings.temporal_address,
+                    settings.temporal_namespace,
+                    tls=tls,
+                    api_key=options.api_key.get_secret_value() if options.api_key else None,
+                    wait_s=options.connect_wait_s,
+                )
+                await search_attributes.register(client, settings.temporal_namespace)
+
+            async def probe() -> None:
+                await client.service_client.check_health(
+                    timeout=timedelta(seconds=TEMPORAL_HEALTH_TIMEOUT_S)
+                )
+
+            self.checks.append(DependencyCheck("temporal", probe))
+            return client
+
+        return await self._once("temporal_client", build)
+
+    async def temporal_activities(self) -> list[Callable[..., Any]]:
+        """Every activity the platform's workers run, built over this process's adapters
+        (bound methods of activity classes, as the Temporal samples do)."""
+        database = await self.database()
+        campaigns = CampaignActivities(
+            LifecycleRepository(database.async_session), await self.campaign_changes()
+        )
+        return campaigns.all()
+
+    async def campaign_services(self) -> CampaignServices:
+        """What the management and approval routes use."""
+
+        async def build() -> CampaignServices:
+            database = await self.database()
+            return CampaignServices(
+                campaigns=CampaignRepository(database.async_session),
+                lifecycle=LifecycleRepository(database.async_session),
+                brand=BrandRepository(database.async_session),
+                temporal=self.temporal_client,
+                fx=FxTable(self.settings.bid.fx_rates_usd),
+            )
+
+        return await self._once("campaign_services", build)
+
+    # --- platform auth -------------------------------------------------------------------------
+
+    async def auth_services(self) -> AuthServices:
+        """Credentials for /api/v1: keys and users in the database, JWTs per settings.auth."""
+
+        async def build() -> AuthServices:
+            auth = self.settings.auth
+            sessions = (await self.database()).async_session
+            users = UserRepository(sessions)
+            api_keys = ApiKeyRepository(sessions)
+            tenants = TenantAccountRepository(sessions)
+            tokens = TokenCodec.from_settings(auth, self.settings.home)
+            return AuthServices(
+                authenticator=Authenticator(
+                    api_keys=api_keys,
+                    users=users,
+                    tokens=tokens,
+                    clock=self.clock,
+                    cache_ttl_s=auth.credential_cache_ttl_s,
+                    last_used_interval=timedelta(seconds=auth.last_used_interval_s),
+                ),
+                sign_in=PasswordSignIn(
+                    tenants=tenants, users=users, tokens=tokens, clock=self.clock
+                ),
+                tenants=tenants,
+                users=users,
+                api_keys=api_keys,
+                audit=AuditRepository(sessions),
+                clock=self.clock,
+                new_id=new_id,
+            )
+
+        return await self._once("auth_services", build)
 
     # --- the bid path -------------------------------------------------------------------------
 
@@ -358,6 +505,7 @@ class Runtime:
                 return {"catalog": catalog.running}
             return {}
 
+        database = await self.database()
         return ApiServices(
             bid_intake=BidIntake(
                 transport,
@@ -366,6 +514,11 @@ class Runtime:
             ),
             notice_desk=notice_desk,
             max_body_bytes=settings.bid.max_body_bytes,
+            auth=await self.auth_services(),
+            campaigns=await self.campaign_services(),
+            brand=BrandServices(
+                BrandRepository(database.async_session), CalendarRepository(database.async_session)
+            ),
             dependency_checks=self.checks,
             liveness=liveness,
         )

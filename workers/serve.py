@@ -1,7 +1,10 @@
 """What each long-running command does once its settings are read.
 
 The process owns shutdown: SIGINT and SIGTERM set one event, every server and worker stops on
-it, and the runtime closes stores and connections in reverse order of opening.
+it, and the runtime closes stores and connections in reverse order of opening. In ``up`` that
+order is: the API stops taking requests, the Temporal worker drains its activities, then the
+embedded Temporal dev server stops (if this process started it). A server or worker that
+stops by itself stops the process too, with its error.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import grpc
 import uvicorn
 from prometheus_client import make_asgi_app
+from temporalio.worker import Worker
 
 from adapters.settings import Settings
 from api.grpc.service import BiddingService, add_bidding_service
@@ -23,6 +27,7 @@ from api.main import create_app
 from workers.analytics_sink import run_analytics_sink
 from workers.bidder import BidderFleet
 from workers.runtime import Role, Runtime
+from workers.temporal_worker import platform_worker
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class Servers:
         self._settings = settings
         self._http: list[tuple[_Server, asyncio.Task[None]]] = []
         self._grpc: grpc.aio.Server | None = None
+        self._worker: tuple[Worker, asyncio.Task[None]] | None = None
 
     async def http(self, app: object, port: int, name: str) -> None:
         config = uvicorn.Config(
@@ -82,6 +88,25 @@ class Servers:
         await server.start()
         self._grpc = server
 
+    async def temporal_worker(self, worker: Worker) -> None:
+        self._worker = (worker, asyncio.create_task(worker.run(), name="temporal-worker"))
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set, or until a server or the worker ends by itself: then raise
+        why, so the process stops instead of running on without it."""
+        tasks = [task for _, task in self._http]
+        if self._worker is not None:
+            tasks.append(self._worker[1])
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+        try:
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        for task in done:
+            if task is not stopping:
+                task.result()
+                raise RuntimeError(f"{task.get_name()} stopped by itself")
+
     async def stop(self) -> None:
         if self._grpc is not None:
             await self._grpc.stop(GRACE_S)
@@ -90,6 +115,16 @@ class Servers:
         for _, task in self._http:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # After the API: requests in flight may still start workflows or send updates.
+        if self._worker is not None:
+            worker, task = self._worker
+            if task.done():  # it failed: wait() raised that already
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("the Temporal worker had stopped: %s", task.exception())
+            else:
+                await worker.shutdown()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _base_url(settings: Settings, port: int) -> str:
@@ -128,22 +163,55 @@ async def _run_until_stopped(
             for line in lines:
                 print(line, flush=True)
             print(f"campaign-express {role.value} running; Ctrl-C stops it", flush=True)
-            await stop.wait()
+            await servers.wait(stop)
             log.info("stopping")
         finally:
             await servers.stop()
 
 
+async def _serve_temporal(runtime: Runtime, servers: Servers) -> list[str]:
+    """Connect (starting the embedded dev server in ``up``) and run the platform's worker."""
+    settings = runtime.settings
+    platform = await platform_worker(runtime)
+    if platform.worker is not None:
+        await servers.temporal_worker(platform.worker)
+    dev_server = await runtime.temporal_dev_server()
+    namespace = f"namespace {settings.temporal_namespace}"
+    if dev_server is None:
+        return [f"Temporal     {settings.temporal_address}  ({namespace})", platform.describe()]
+    if dev_server.pid is None:
+        whose = "a server this process did not start"
+    elif dev_server.owned:
+        whose = f"dev server pid {dev_server.pid}, log {dev_server.config.log_path.resolve()}"
+    else:
+        whose = f"dev server pid {dev_server.pid}, run by another process"
+    return [
+        f"Temporal     {dev_server.config.address}  ({namespace}; {whose})",
+        f"Temporal Web {dev_server.config.ui_url}",
+        platform.describe(),
+    ]
+
+
 async def serve_up(settings: Settings) -> None:
     async def body(runtime: Runtime, servers: Servers) -> list[str]:
+        temporal = await _serve_temporal(runtime, servers)
         lines = await _serve_api(runtime, servers)
-        return [f"data         {settings.home.resolve()}", *lines]
+        return [f"data         {settings.home.resolve()}", *lines, *temporal]
 
     await _run_until_stopped(settings, Role.EMBEDDED, body)
 
 
 async def serve_api(settings: Settings) -> None:
     await _run_until_stopped(settings, Role.API, _serve_api)
+
+
+async def serve_worker(settings: Settings) -> None:
+    async def body(runtime: Runtime, servers: Servers) -> list[str]:
+        lines = await _serve_temporal(runtime, servers)
+        await servers.metrics()
+        return [*lines, f"metrics      {_base_url(settings, settings.metrics_port)}/metrics"]
+
+    await _run_until_stopped(settings, Role.WORKER, body)
 
 
 async def serve_bidder(settings: Settings, agents: int) -> None:

@@ -1,1 +1,12 @@
-"""Temporal workflow classes: deterministic orchestration, no I/O (activities do that)."""
+"""Temporal workflow classes: deterministic orchestration, no I/O (activities do that).
+
+:data:`WORKFLOWS` is the registry: every workflow the platform's workers run. A workflow class
+lands here once it is written; ``campaign-express worker`` and the worker inside ``up`` register
+exactly this list.
+"""
+
+from __future__ import annotations
+
+from workflows.campaign_lifecycle import CampaignLifecycleWorkflow
+
+WORKFLOWS: list[type] = [CampaignLifecycleWorkflow]

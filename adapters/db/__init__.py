@@ -18,6 +18,16 @@ from adapters.db.migrate import (
     pending_changes,
     upgrade,
 )
+from adapters.db.platform import (
+    KEEP,
+    ApiKeyRepository,
+    AuditRepository,
+    ConcurrentUpdateError,
+    EmailTakenError,
+    TenantAccountRepository,
+    TenantNameTakenError,
+    UserRepository,
+)
 from adapters.db.repositories import (
     CampaignNotFoundError,
     CampaignRepository,
@@ -35,20 +45,28 @@ from adapters.db.tables import (
 )
 
 __all__ = [
+    "KEEP",
+    "ApiKeyRepository",
+    "AuditRepository",
     "Backend",
     "CampaignNotFoundError",
     "CampaignRepository",
     "CampaignRow",
     "CatalogRevisionRow",
+    "ConcurrentUpdateError",
     "CreativeRow",
     "Database",
+    "EmailTakenError",
     "MigrationError",
     "ProfileRepository",
     "SchemaNotMigratedError",
+    "TenantAccountRepository",
+    "TenantNameTakenError",
     "TenantRepository",
     "TenantRow",
     "UnsupportedDatabaseURLError",
     "UserProfileRow",
+    "UserRepository",
     "current_revision",
     "downgrade",
     "head_revision",

@@ -20,6 +20,8 @@ from domain.campaigns import (
     FrequencyCap,
     Targeting,
 )
+from domain.identity import Actor, ApiKey, AuditEntry, User
+from domain.platform import Role
 from domain.profiles import Consent, LoyaltyTier, UserProfile
 from domain.tenants import Tenant
 
@@ -154,3 +156,90 @@ def profile_from_row(row: Row) -> UserProfile:
 
 def tenant_from_row(row: Row) -> Tenant:
     return Tenant(id=row["id"], name=row["name"], seat=row["seat"])
+
+
+# --- the platform -------------------------------------------------------------------------------
+
+
+def user_values(user: User, password_hash: str) -> Values:
+    return {
+        "id": user.id,
+        "tenant_id": user.tenant_id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "password_hash": password_hash,
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def user_from_row(row: Row) -> User:
+    return User(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        role=Role(row["role"]),
+        disabled=row["disabled"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def api_key_values(key: ApiKey, secret_hash: str) -> Values:
+    return {
+        "id": key.id,
+        "tenant_id": key.tenant_id,
+        "label": key.label,
+        "role": key.role.value,
+        "secret_hash": secret_hash,
+        "created_at": key.created_at,
+        "created_by": key.created_by,
+        "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
+    }
+
+
+def api_key_from_row(row: Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        label=row["label"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def audit_entry_values(entry: AuditEntry) -> Values:
+    return {
+        "id": entry.id,
+        "tenant_id": entry.tenant_id,
+        "at": entry.at,
+        "actor_kind": entry.actor.kind,
+        "actor_id": entry.actor.id,
+        "actor_name": entry.actor.name,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before": entry.before,
+        "after": entry.after,
+    }
+
+
+def audit_entry_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        at=row["at"],
+        actor=Actor(kind=row["actor_kind"], id=row["actor_id"], name=row["actor_name"]),
+        action=row["action"],
+        target_type=row["target_type"],
+        target_id=row["target_id"],
+        before=row["before"],
+        after=row["after"],
+    )

@@ -15,9 +15,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.db import statements
@@ -93,6 +94,16 @@ class TenantRepository:
             return tenant
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    """A campaign as the management API shows it: with its bookkeeping."""
+
+    campaign: Campaign
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
 class CampaignRepository:
     """Campaigns with their creatives. Every write moves the catalog revision."""
 
@@ -109,7 +120,77 @@ class CampaignRepository:
         found = await self._load(campaigns_table.c.id == campaign_id, resolve_seat=False)
         return found[0] if found else None
 
-    async def _load(self, criterion: ColumnElement[bool], *, resolve_seat: bool) -> list[Campaign]:
+    async def find(self, tenant_id: str, campaign_id: str) -> CampaignRecord | None:
+        """The tenant's campaign; another tenant's id is simply not found."""
+        found = await self._load_records(
+            and_(campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id)
+        )
+        return found[0] if found else None
+
+    async def search(
+        self,
+        tenant_id: str,
+        *,
+        status: CampaignStatus | None = None,
+        campaign_type: str | None = None,
+        name_contains: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[CampaignRecord], int]:
+        """One page of the tenant's campaigns, newest first, and how many match in all."""
+        criteria = [campaigns_table.c.tenant_id == tenant_id]
+        if status is not None:
+            criteria.append(campaigns_table.c.status == status.value)
+        if campaign_type is not None:
+            criteria.append(campaigns_table.c.campaign_type == campaign_type)
+        if name_contains:
+            escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            criteria.append(campaigns_table.c.name.ilike(f"%{escaped}%", escape="\\"))
+        where = and_(*criteria)
+        page = (
+            select(campaigns_table.c.id)
+            .where(where)
+            .order_by(campaigns_table.c.created_at.desc(), campaigns_table.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._sessions() as session:
+            total = (
+                await session.execute(
+                    select(func.count()).select_from(campaigns_table).where(where)
+                )
+            ).scalar_one()
+            ids = list((await session.execute(page)).scalars())
+        if not ids:
+            return [], total
+        records = {
+            r.campaign.id: r for r in await self._load_records(campaigns_table.c.id.in_(ids))
+        }
+        return [records[campaign_id] for campaign_id in ids if campaign_id in records], total
+
+    async def delete(self, tenant_id: str, campaign_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            await _bump_catalog_revision(session)
+            result = await session.execute(
+                delete(campaigns_table).where(
+                    campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _load_records(self, criterion: ColumnElement[bool]) -> list[CampaignRecord]:
+        rows = await self._rows(criterion)
+        return [
+            CampaignRecord(
+                campaign=campaign_from_row(row, creatives, default_seat=None),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                version=row["version"],
+            )
+            for row, creatives in rows
+        ]
+
+    async def _rows(self, criterion: ColumnElement[bool]) -> list[tuple[Row, list[Row]]]:
         # One statement, so a concurrent save can never pair a campaign with another
         # version's creatives.
         statement = (
@@ -129,13 +210,14 @@ class CampaignRepository:
                 creatives[row["id"]].append(
                     {c.name: row[_CREATIVE_PREFIX + c.name] for c in creatives_table.c}
                 )
+        return [(row, creatives[campaign_id]) for campaign_id, row in campaign_rows.items()]
+
+    async def _load(self, criterion: ColumnElement[bool], *, resolve_seat: bool) -> list[Campaign]:
         return [
             campaign_from_row(
-                row,
-                creatives[campaign_id],
-                default_seat=row[_TENANT_SEAT] if resolve_seat else None,
+                row, creatives, default_seat=row[_TENANT_SEAT] if resolve_seat else None
             )
-            for campaign_id, row in campaign_rows.items()
+            for row, creatives in await self._rows(criterion)
         ]
 
     async def save(self, campaign: Campaign) -> None:

@@ -89,3 +89,24 @@ def upsert_profiles(dialect_name: str) -> Insert:
             if column.name not in key
         },
     )
+
+
+def insert_ignoring_duplicates(
+    dialect_name: str, table: Any, unique_columns: list[str], values: dict[str, Any]
+) -> Insert:
+    """An INSERT that does nothing when a row with the same unique columns exists (rowcount 0):
+    how idempotency keys make a retried write a no-op."""
+    return (
+        _insert(dialect_name, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c[name] for name in unique_columns])
+    )
+
+
+def upsert(dialect_name: str, table: Any, key_columns: list[str], values: dict[str, Any]) -> Insert:
+    """Insert ``values``, or overwrite the row with the same key columns."""
+    statement = _insert(dialect_name, table).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key_columns],
+        set_={name: statement.excluded[name] for name in values if name not in key_columns},
+    )

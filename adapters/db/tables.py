@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Index,
     Integer,
     MetaData,
     Text,
@@ -159,3 +160,168 @@ campaigns_table = metadata.tables["campaigns"]
 creatives_table = metadata.tables["creatives"]
 user_profiles_table = metadata.tables["user_profiles"]
 catalog_revision_table = metadata.tables["catalog_revision"]
+
+
+# --- the platform: users, API keys, audit log ---------------------------------------------------
+
+EMAIL_LENGTH = 320
+REFERENCE_LENGTH = 300  # "<kind>:<id>" of an actor, or an id of any other object
+SHA256_HEX_LENGTH = 64
+
+
+class UserRow(TableBase, table=True):
+    """People who sign in. Not customers: those are ``user_profiles``."""
+
+    __tablename__ = "users"
+    # Also the index for listing a tenant's users.
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    email: str = Field(max_length=EMAIL_LENGTH)
+    display_name: str = Field(max_length=NAME_LENGTH)
+    role: str = Field(max_length=CODE_LENGTH)
+    # "scrypt$<n>$<r>$<p>$<salt>$<hash>": the parameters travel with each hash.
+    password_hash: str = Field(max_length=255)
+    disabled: bool = False
+    created_at: datetime = _timestamp(nullable=False)
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+class ApiKeyRow(TableBase, table=True):
+    """An API key without its secret: only the secret's SHA-256 is kept."""
+
+    __tablename__ = "api_keys"
+
+    # The key id is part of the key itself (ce_<id>_<secret>), so a request finds its row
+    # by primary key before comparing hashes.
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(
+        foreign_key="tenants.id", ondelete="CASCADE", index=True, max_length=ID_LENGTH
+    )
+    label: str = Field(max_length=NAME_LENGTH)
+    role: str = Field(max_length=CODE_LENGTH)
+    secret_hash: str = Field(max_length=SHA256_HEX_LENGTH)
+    created_at: datetime = _timestamp(nullable=False)
+    created_by: str = Field(max_length=REFERENCE_LENGTH)
+    revoked_at: datetime | None = _timestamp(nullable=True)
+    last_used_at: datetime | None = _timestamp(nullable=True)
+
+
+class AuditEntryRow(TableBase, table=True):
+    """One write through the API (or the CLI): who, what, when, and the object before/after."""
+
+    __tablename__ = "audit_log"
+    # Entries are read per tenant, newest first.
+    __table_args__ = (Index("ix_audit_log_tenant_id_at", "tenant_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    at: datetime = _timestamp(nullable=False)
+    actor_kind: str = Field(max_length=CODE_LENGTH)
+    actor_id: str = Field(max_length=REFERENCE_LENGTH)
+    actor_name: str = Field(max_length=EMAIL_LENGTH)
+    action: str = Field(max_length=NAME_LENGTH)
+    target_type: str = Field(max_length=CODE_LENGTH * 2)
+    target_id: str = Field(max_length=REFERENCE_LENGTH)
+    before: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JsonDocument(), nullable=True)
+    )
+    after: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JsonDocument(), nullable=True)
+    )
+
+
+users_table = metadata.tables["users"]
+api_keys_table = metadata.tables["api_keys"]
+audit_log_table = metadata.tables["audit_log"]
+
+
+class LifecycleEventRow(TableBase, table=True):
+    """A campaign's decision history: transitions, votes, reminders, escalations.
+
+    Append-only, written by the lifecycle workflow's activities; ``idempotency_key`` makes a
+    retried activity a no-op.
+    """
+
+    __tablename__ = "lifecycle_events"
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    campaign_id: str = Field(
+        foreign_key="campaigns.id", ondelete="CASCADE", index=True, max_length=ID_LENGTH
+    )
+    kind: str = Field(max_length=CODE_LENGTH)  # transition, vote, reminder, escalation
+    submission_id: str = Field(default="", max_length=64)  # the workflow run of a submission
+    actor_id: str = Field(default="", max_length=255)
+    payload: dict[str, Any] = _json()
+    at: datetime = _timestamp(nullable=False)
+    idempotency_key: str = Field(max_length=255, unique=True)
+
+
+class ApprovalRuleRow(TableBase, table=True):
+    """A tenant's approval rule for one campaign type (``*``: the tenant's default)."""
+
+    __tablename__ = "approval_rules"
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    campaign_type: str = Field(primary_key=True, max_length=CODE_LENGTH)
+    rule: dict[str, Any] = _json()
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+class BrandGuidelinesRow(TableBase, table=True):
+    """A tenant's brand guidelines: one document, replaced whole."""
+
+    __tablename__ = "brand_guidelines"
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    document: dict[str, Any] = _json()
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+class BrandAssetRow(TableBase, table=True):
+    """A logo, image, video, font or document the brand may use, by reference."""
+
+    __tablename__ = "brand_assets"
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(
+        foreign_key="tenants.id", ondelete="CASCADE", index=True, max_length=ID_LENGTH
+    )
+    name: str = Field(max_length=NAME_LENGTH)
+    kind: str = Field(max_length=CODE_LENGTH)
+    url: str = Field(max_length=2048)
+    tags: list[str] = _json()
+    usage_rights_until: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = _timestamp(nullable=False)
+
+
+class CalendarEntryRow(TableBase, table=True):
+    """An event or milestone on the campaign calendar, on its own or tied to a campaign."""
+
+    __tablename__ = "calendar_entries"
+    __table_args__ = (Index("ix_calendar_entries_tenant_id_starts_at", "tenant_id", "starts_at"),)
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    campaign_id: str | None = Field(
+        default=None, foreign_key="campaigns.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    kind: str = Field(max_length=CODE_LENGTH)  # event or milestone
+    title: str = Field(max_length=NAME_LENGTH)
+    starts_at: datetime = _timestamp(nullable=False)
+    ends_at: datetime | None = _timestamp(nullable=True)
+    notes: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))
+    created_at: datetime = _timestamp(nullable=False)
+
+
+lifecycle_events_table = metadata.tables["lifecycle_events"]
+approval_rules_table = metadata.tables["approval_rules"]
+brand_guidelines_table = metadata.tables["brand_guidelines"]
+brand_assets_table = metadata.tables["brand_assets"]
+calendar_entries_table = metadata.tables["calendar_entries"]

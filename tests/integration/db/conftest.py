@@ -24,7 +24,8 @@ def migrated_postgres_url(postgres_server: str) -> str:
 
 def _empty_postgres(url: str) -> None:
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("TRUNCATE user_profiles, creatives, campaigns, tenants")
+        # CASCADE also empties every table that references these (users, api_keys, ...).
+        conn.execute("TRUNCATE user_profiles, creatives, campaigns, tenants CASCADE")
 
 
 @pytest.fixture(params=BACKENDS)
