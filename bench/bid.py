@@ -261,9 +261,7 @@ def main() -> None:
             for bidder in bidders:
                 bidder.send_signal(signal.SIGTERM)
                 bidder.wait(30)
-            subprocess.run(
-                ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
-            )
+            subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True)
 
     baseline = next(iter(results.values()))
     print(f"\nwrk -t1 -c{options.connections} -d{options.duration}s, server on CPU {SERVER_CPU},"
