@@ -71,6 +71,7 @@ from temporal import search_attributes
 from temporal.client import connect as connect_temporal
 from temporal.client import tls_config
 from temporal.dev_server import DevServer, DevServerConfig
+from workers.budget_watch import BudgetWatch
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,22 @@ class Runtime:
             LifecycleRepository(database.async_session), await self.campaign_changes()
         )
         return campaigns.all()
+
+    async def budget_watch(self) -> BudgetWatch | None:
+        """Signals lifecycles whose budget is spent. It reads spend from the ledger, so it runs
+        where the ledger is shared: embedded, or with Redis; a worker without Redis has none."""
+
+        async def build() -> BudgetWatch | None:
+            if self.role is not Role.EMBEDDED and self.settings.redis_url is None:
+                log.warning("no budget watch: a worker needs CE_REDIS_URL to see spend")
+                return None
+            catalog = await self.catalog()
+            watch = BudgetWatch(catalog.current, await self.ledger(), await self.temporal_client())
+            watch.start()
+            self._stack.push_async_callback(watch.stop)
+            return watch
+
+        return await self._once("budget_watch", build)
 
     async def campaign_services(self) -> CampaignServices:
         """What the management and approval routes use."""

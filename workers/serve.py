@@ -175,10 +175,15 @@ async def _serve_temporal(runtime: Runtime, servers: Servers) -> list[str]:
     platform = await platform_worker(runtime)
     if platform.worker is not None:
         await servers.temporal_worker(platform.worker)
+    watch = await runtime.budget_watch()
     dev_server = await runtime.temporal_dev_server()
     namespace = f"namespace {settings.temporal_namespace}"
+    spend = "budget watch: on" if watch is not None else "budget watch: off (needs CE_REDIS_URL)"
     if dev_server is None:
-        return [f"Temporal     {settings.temporal_address}  ({namespace})", platform.describe()]
+        return [
+            f"Temporal     {settings.temporal_address}  ({namespace})",
+            f"{platform.describe()}; {spend}",
+        ]
     if dev_server.pid is None:
         whose = "a server this process did not start"
     elif dev_server.owned:
@@ -188,7 +193,7 @@ async def _serve_temporal(runtime: Runtime, servers: Servers) -> list[str]:
     return [
         f"Temporal     {dev_server.config.address}  ({namespace}; {whose})",
         f"Temporal Web {dev_server.config.ui_url}",
-        platform.describe(),
+        f"{platform.describe()}; {spend}",
     ]
 
 

@@ -28,13 +28,14 @@ class Lifecycle:
     published: list[str] = field(default_factory=list)
 
     async def new_campaign(self, **overrides: object) -> str:
-        campaign = make_campaign(
-            id=str(uuid.uuid4()),
-            tenant_id=self.tenant_id,
-            budget=Decimal(50_000),
-            creatives=[make_creative(id=str(uuid.uuid4()))],
-            **{"status": "draft", **overrides},
-        )
+        values: dict[str, object] = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": self.tenant_id,
+            "budget": Decimal(50_000),
+            "creatives": [make_creative(id=str(uuid.uuid4()))],
+            "status": "draft",
+        }
+        campaign = make_campaign(**(values | overrides))
         await self.campaigns.save(campaign)
         return campaign.id
 
