@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +39,7 @@ class UserProfile(BaseModel):
     loyalty_tier: LoyaltyTier | None = None
     consent: Consent = Field(default_factory=Consent)
     timezone: str = "UTC"
+    traits: dict[str, Any] = Field(
+        default_factory=dict,
+        description="contact details and attributes from ingested events: email, phone, ...",
+    )

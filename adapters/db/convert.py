@@ -90,6 +90,7 @@ def profile_values(profile: UserProfile, updated_at: datetime) -> Values:
         "loyalty_tier": profile.loyalty_tier.value if profile.loyalty_tier else None,
         "consent": profile.consent.model_dump(mode="json"),
         "timezone": profile.timezone,
+        "traits": dict(profile.traits),
         "updated_at": updated_at,
     }
 
@@ -151,6 +152,7 @@ def profile_from_row(row: Row) -> UserProfile:
         loyalty_tier=LoyaltyTier(tier) if tier is not None else None,
         consent=Consent.model_validate(row["consent"]),
         timezone=row["timezone"],
+        traits=row["traits"] or {},
     )
 
 

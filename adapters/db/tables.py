@@ -131,6 +131,12 @@ class UserProfileRow(TableBase, table=True):
     loyalty_tier: str | None = Field(default=None, max_length=CODE_LENGTH)
     consent: dict[str, bool] = _json()
     timezone: str = Field(max_length=64)
+    # Contact details and whatever else ingested events set (email, phone, first_name, push
+    # tokens...): read by activities, never put into a workflow's history.
+    traits: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JsonDocument(), nullable=False, server_default="{}"),
+    )
     updated_at: datetime = _timestamp(nullable=False)
 
 
@@ -325,3 +331,155 @@ approval_rules_table = metadata.tables["approval_rules"]
 brand_guidelines_table = metadata.tables["brand_guidelines"]
 brand_assets_table = metadata.tables["brand_assets"]
 calendar_entries_table = metadata.tables["calendar_entries"]
+
+
+# --- journeys, events and messages (issue 4) -----------------------------------------------------
+
+
+class JourneyRow(TableBase, table=True):
+    """A journey and its working draft; published versions are in ``journey_versions``."""
+
+    __tablename__ = "journeys"
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(
+        foreign_key="tenants.id", ondelete="CASCADE", index=True, max_length=ID_LENGTH
+    )
+    name: str = Field(max_length=NAME_LENGTH)
+    status: str = Field(max_length=CODE_LENGTH)  # draft, published, paused, archived
+    draft: dict[str, Any] = _json()
+    published_version: int | None = None
+    created_at: datetime = _timestamp(nullable=False)
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+class JourneyVersionRow(TableBase, table=True):
+    """A published definition, immutable: customers inside finish on the version they entered."""
+
+    __tablename__ = "journey_versions"
+
+    journey_id: str = Field(
+        primary_key=True, foreign_key="journeys.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    version: int = Field(primary_key=True)
+    definition: dict[str, Any] = _json()
+    published_at: datetime = _timestamp(nullable=False)
+    published_by: str = Field(max_length=REFERENCE_LENGTH)
+
+
+class JourneyEntryRow(TableBase, table=True):
+    """One customer's pass through a journey: entry rules count these."""
+
+    __tablename__ = "journey_entries"
+    __table_args__ = (
+        Index("ix_journey_entries_journey_customer", "journey_id", "customer_id", "entered_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    journey_id: str = Field(foreign_key="journeys.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    customer_id: str = Field(max_length=255)
+    version: int
+    entry_number: int
+    trigger_event_id: str | None = Field(default=None, max_length=255)
+    entered_at: datetime = _timestamp(nullable=False)
+    exited_at: datetime | None = _timestamp(nullable=True)
+    exit_reason: str | None = Field(default=None, max_length=NAME_LENGTH)
+
+
+class CustomerEventRow(TableBase, table=True):
+    """An ingested event, once per (tenant, event id): journeys fetch payloads from here."""
+
+    __tablename__ = "customer_events"
+    __table_args__ = (
+        Index("ix_customer_events_customer", "tenant_id", "customer_id", "occurred_at"),
+    )
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    event_id: str = Field(primary_key=True, max_length=255)
+    customer_id: str = Field(max_length=255)
+    name: str = Field(max_length=100)
+    source: str = Field(max_length=CODE_LENGTH)
+    priority: int = 0
+    occurred_at: datetime = _timestamp(nullable=False)
+    received_at: datetime = _timestamp(nullable=False)
+    properties: dict[str, Any] = _json()
+
+
+class MessageSendRow(TableBase, table=True):
+    """A message, recorded before it leaves: the idempotency key makes every send happen once.
+
+    Frequency caps, fatigue and send-time optimisation read these (sends per local day, per
+    week, and when opens happened).
+    """
+
+    __tablename__ = "message_sends"
+    __table_args__ = (
+        Index("ix_message_sends_customer", "tenant_id", "customer_id", "channel", "sent_at"),
+        Index("ix_message_sends_vendor_message", "vendor", "vendor_message_id"),
+    )
+
+    idempotency_key: str = Field(primary_key=True, max_length=REFERENCE_LENGTH)
+    tenant_id: str = Field(foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH)
+    customer_id: str = Field(max_length=255)
+    channel: str = Field(max_length=CODE_LENGTH)
+    journey_id: str | None = Field(default=None, max_length=ID_LENGTH)
+    node_id: str | None = Field(default=None, max_length=64)
+    workflow_id: str | None = Field(default=None, max_length=REFERENCE_LENGTH)
+    vendor: str = Field(max_length=CODE_LENGTH)
+    vendor_message_id: str | None = Field(default=None, max_length=255)
+    status: str = Field(max_length=CODE_LENGTH)  # sending, sent, failed, delivered, opened, ...
+    transactional: bool = False
+    local_day: str = Field(max_length=10)  # the customer's calendar day when it was sent
+    sent_at: datetime = _timestamp(nullable=False)
+    opened_at: datetime | None = _timestamp(nullable=True)
+
+
+class SuppressionRow(TableBase, table=True):
+    """An address a channel must not send to: for good, or until ``expires_at``."""
+
+    __tablename__ = "suppressions"
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    channel: str = Field(primary_key=True, max_length=CODE_LENGTH)
+    address: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=CODE_LENGTH)
+    created_at: datetime = _timestamp(nullable=False)
+    expires_at: datetime | None = _timestamp(nullable=True)
+
+
+class WebhookDeliveryRow(TableBase, table=True):
+    """A vendor webhook event already applied: redeliveries are answered and ignored."""
+
+    __tablename__ = "webhook_deliveries"
+
+    vendor: str = Field(primary_key=True, max_length=CODE_LENGTH)
+    event_id: str = Field(primary_key=True, max_length=255)
+    received_at: datetime = _timestamp(nullable=False)
+
+
+class TenantChannelSettingsRow(TableBase, table=True):
+    """A tenant's delivery policy and its own vendor accounts (overriding the platform's)."""
+
+    __tablename__ = "tenant_channel_settings"
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    delivery: dict[str, Any] = _json()
+    vendors: dict[str, Any] = _json()
+    updated_at: datetime = _timestamp(nullable=False)
+
+
+journeys_table = metadata.tables["journeys"]
+journey_versions_table = metadata.tables["journey_versions"]
+journey_entries_table = metadata.tables["journey_entries"]
+customer_events_table = metadata.tables["customer_events"]
+message_sends_table = metadata.tables["message_sends"]
+suppressions_table = metadata.tables["suppressions"]
+webhook_deliveries_table = metadata.tables["webhook_deliveries"]
+tenant_channel_settings_table = metadata.tables["tenant_channel_settings"]

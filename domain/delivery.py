@@ -1,0 +1,162 @@
+"""Intelligent delivery: whether a message may go now, later, or not at all.
+
+Every send, from a journey or an activation, goes through ``plan``. All of it is in the
+customer's own time zone (``zoneinfo``, so a daylight-saving change moves nothing):
+
+* suppressed address (unsubscribe, bounce, spam report, SMS STOP): skip
+* fatigue: ``fatigue_max`` messages in the last 7 days on any channel: skip
+* frequency cap: ``daily_caps[channel]`` messages on the customer's calendar day: skip
+* quiet hours: inside ``[quiet_start, quiet_end)`` local time: wait for ``quiet_end``
+* send-time optimisation: wait for the customer's best hour (most opens), else the tenant's
+  default hour, if it comes within ``sto_window``
+Transactional messages skip the caps, the fatigue rule, quiet hours and optimisation; nothing
+skips a suppression.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.journeys import Channel
+
+WEEK = timedelta(days=7)
+
+
+class DeliveryPolicy(BaseModel):
+    """A tenant's rules (defaults below are the platform's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quiet_start: time | None = time(21, 0)
+    quiet_end: time | None = time(8, 0)
+    daily_caps: dict[Channel, int] = Field(
+        default_factory=lambda: {Channel.EMAIL: 2, Channel.SMS: 1, Channel.PUSH: 3}
+    )
+    fatigue_max: int | None = Field(default=10, gt=0, description="messages per 7 days")
+    send_time_optimization: bool = False
+    default_send_hour: int | None = Field(default=None, ge=0, le=23)
+    sto_window: timedelta = Field(default=timedelta(hours=24))
+    min_opens_for_sto: int = Field(default=3, gt=0)
+
+
+class Verdict(StrEnum):
+    SEND = "send"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    verdict: Verdict
+    send_at: datetime | None = None  # SEND: now or later (UTC)
+    reason: str = ""  # why it waits or is skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One earlier message, as the rules need it."""
+
+    channel: Channel
+    at: datetime
+
+
+def zone(name: str) -> ZoneInfo:
+    """The customer's zone; an unknown name falls back to UTC rather than failing a send."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_day(moment: datetime, timezone: str) -> date:
+    return moment.astimezone(zone(timezone)).date()
+
+
+def _in_quiet_hours(local: time, start: time, end: time) -> bool:
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # the window crosses midnight
+
+
+def _next_local(after: datetime, at: time, tz: ZoneInfo) -> datetime:
+    """The first moment strictly after ``after`` whose local wall time is ``at``."""
+    local = after.astimezone(tz)
+    candidate_day = local.date()
+    for _ in range(3):
+        candidate = datetime.combine(candidate_day, at, tzinfo=tz)
+        # A wall time that does not exist on a spring-forward day normalises forward.
+        candidate = candidate.astimezone(ZoneInfo("UTC")).astimezone(tz)
+        if candidate > local:
+            return candidate.astimezone(ZoneInfo("UTC"))
+        candidate_day += timedelta(days=1)
+    raise AssertionError("unreachable: a wall time recurs within three days")
+
+
+def best_hour(opens: Sequence[datetime], timezone: str, minimum: int) -> int | None:
+    """The local hour the customer opened messages at most often, once there are enough."""
+    if len(opens) < minimum:
+        return None
+    tz = zone(timezone)
+    hours = Counter(moment.astimezone(tz).hour for moment in opens)
+    return min(hours.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def plan(
+    *,
+    policy: DeliveryPolicy,
+    channel: Channel,
+    now: datetime,
+    timezone: str,
+    suppressed: bool,
+    transactional: bool,
+    history: Sequence[Sent],
+    opens: Sequence[datetime] = (),
+) -> Plan:
+    if suppressed:
+        return Plan(Verdict.SKIP, reason="suppressed")
+    if transactional:
+        return Plan(Verdict.SEND, send_at=now)
+    tz = zone(timezone)
+    if policy.fatigue_max is not None:
+        recent = sum(1 for sent in history if now - sent.at < WEEK)
+        if recent >= policy.fatigue_max:
+            return Plan(Verdict.SKIP, reason=f"fatigue: {recent} messages in 7 days")
+
+    send_at = now
+    reason = ""
+    if policy.quiet_start is not None and policy.quiet_end is not None:
+        local = now.astimezone(tz).time()
+        if _in_quiet_hours(local, policy.quiet_start, policy.quiet_end):
+            send_at = _next_local(now, policy.quiet_end, tz)
+            reason = "quiet hours"
+    if policy.send_time_optimization:
+        hour = best_hour(opens, timezone, policy.min_opens_for_sto)
+        hour = hour if hour is not None else policy.default_send_hour
+        if hour is not None:
+            best = _next_local(send_at - timedelta(microseconds=1), time(hour), tz)
+            quiet_ok = (
+                policy.quiet_start is None
+                or policy.quiet_end is None
+                or not (_in_quiet_hours(time(hour), policy.quiet_start, policy.quiet_end))
+            )
+            if best - now <= policy.sto_window and quiet_ok:
+                send_at = best
+                reason = "best time to send"
+
+    cap = policy.daily_caps.get(channel)
+    if cap is not None:
+        day = send_at.astimezone(tz).date()
+        same_day = sum(
+            1
+            for sent in history
+            if sent.channel is channel and sent.at.astimezone(tz).date() == day
+        )
+        if same_day >= cap:
+            return Plan(Verdict.SKIP, reason=f"daily cap: {same_day} {channel} messages on {day}")
+    return Plan(Verdict.SEND, send_at=send_at, reason=reason)
