@@ -6,6 +6,8 @@ Routes call these; they translate Temporal's answers into HTTP ones (a refused u
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,8 +16,10 @@ from typing import Any, NoReturn
 from fastapi import HTTPException
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -23,7 +27,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.db.brand import BrandRepository
@@ -39,6 +43,10 @@ from workflows.campaign_lifecycle import CampaignLifecycleWorkflow, workflow_id
 
 log = logging.getLogger(__name__)
 
+# A start, query or update that the workflow has not answered by then is a 503: the worker or
+# the server is away, and a REST call must not hang on it.
+WORKFLOW_CALL_TIMEOUT_S = 10.0
+
 
 @dataclass
 class CampaignServices:
@@ -50,6 +58,8 @@ class CampaignServices:
     # Connected on first use: routes that never touch a workflow never need Temporal.
     temporal: Callable[[], Awaitable[Client]]
     fx: FxTable
+    # Where lifecycles start; a test gives each of its workers a queue of its own.
+    task_queue: str = PLATFORM
 
 
 def conflict(code: str, message: str) -> HTTPException:
@@ -94,28 +104,47 @@ def budget_in_usd(services: CampaignServices, campaign: Campaign) -> Any:
 
 async def start_submission(
     services: CampaignServices, principal: Principal, campaign: Campaign, request: LifecycleInput
-) -> None:
+) -> LifecycleState:
+    """Start the lifecycle and answer once it has put the submission on record: from then on
+    every read (GET, the approvers' list) shows the campaign in review, and no edit or delete
+    slips in between the submission and the database catching up."""
     client = await _client(services)
+    start = WithStartWorkflowOperation(
+        CampaignLifecycleWorkflow.run,
+        request,
+        id=workflow_id(principal.tenant_id, campaign.id),
+        task_queue=services.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(TENANT_ID, principal.tenant_id),
+                SearchAttributePair(CAMPAIGN_ID, campaign.id),
+                SearchAttributePair(CAMPAIGN_STATUS, "in_review"),
+            ]
+        ),
+    )
     try:
-        await client.start_workflow(
-            CampaignLifecycleWorkflow.run,
-            request,
-            id=workflow_id(principal.tenant_id, campaign.id),
-            task_queue=PLATFORM,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(TENANT_ID, principal.tenant_id),
-                    SearchAttributePair(CAMPAIGN_ID, campaign.id),
-                    SearchAttributePair(CAMPAIGN_STATUS, "in_review"),
-                ]
-            ),
-        )
+        async with asyncio.timeout(WORKFLOW_CALL_TIMEOUT_S):
+            state: LifecycleState = await client.execute_update_with_start_workflow(
+                CampaignLifecycleWorkflow.submission, start_workflow_operation=start
+            )
+    except WorkflowAlreadyStartedError:
+        await _settle(start)
+        raise conflict("already_submitted", "this campaign is already submitted") from None
     except RPCError as error:
-        if error.status == RPCStatusCode.ALREADY_EXISTS:
-            raise conflict("already_submitted", "this campaign is already submitted") from None
+        await _settle(start)
         raise _unavailable(error) from error
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+        raise _unavailable(error) from error
+    return state
+
+
+async def _settle(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the error a failed start also leaves on the operation's handle: unread, asyncio
+    logs it as never retrieved."""
+    with contextlib.suppress(Exception):
+        await start.workflow_handle()
 
 
 async def query_state(
@@ -124,10 +153,13 @@ async def query_state(
     """The lifecycle's state, or None when the campaign was never submitted."""
     try:
         workflow = await handle(services, tenant_id, campaign_id)
-        state: LifecycleState = await workflow.query(CampaignLifecycleWorkflow.state)
+        async with asyncio.timeout(WORKFLOW_CALL_TIMEOUT_S):
+            state: LifecycleState = await workflow.query(CampaignLifecycleWorkflow.state)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
+        raise _unavailable(error) from error
+    except TimeoutError as error:
         raise _unavailable(error) from error
     return state
 
@@ -145,7 +177,8 @@ async def send_update(
 ) -> Any:
     try:
         workflow = await handle(services, tenant_id, campaign_id)
-        return await workflow.execute_update(update, argument)
+        async with asyncio.timeout(WORKFLOW_CALL_TIMEOUT_S):
+            return await workflow.execute_update(update, argument)
     except WorkflowUpdateFailedError as error:
         refused(error)
     except RPCError as error:
@@ -153,4 +186,7 @@ async def send_update(
             raise conflict(
                 "not_submitted", "this campaign has no running lifecycle: submit it first"
             ) from None
+        raise _unavailable(error) from error
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+        # The update may still be applied; a retry then answers why not (a duplicate vote).
         raise _unavailable(error) from error

@@ -9,7 +9,8 @@ once it is submitted; every move goes through ``record_transition`` (database + 
     any rejection in review -> rejected (the run ends; a resubmission starts a new run)
 
 Votes, pause, resume and archive are updates: validated in the workflow, answered with the
-result. ``budget_exhausted`` is a signal. ``state`` is a query.
+result. ``submission`` is the update the API starts the workflow with. ``budget_exhausted`` is a
+signal. ``state`` is a query.
 """
 
 from __future__ import annotations
@@ -65,9 +66,13 @@ def workflow_id(tenant_id: str, campaign_id: str) -> str:
 
 @workflow.defn(name="CampaignLifecycle")
 class CampaignLifecycleWorkflow:
-    def __init__(self) -> None:
-        self._input: LifecycleInput | None = None
-        self._state = LifecycleState(status=S.IN_REVIEW)
+    @workflow.init
+    def __init__(self, request: LifecycleInput) -> None:
+        # Set before any handler runs: a signal or update delivered in the run's first task
+        # (budget spent during a continue-as-new, the API's update-with-start) must act on the
+        # carried state, not on a blank one that run() would then overwrite.
+        self._input: LifecycleInput | None = request
+        self._state = request.resume or LifecycleState(status=S.IN_REVIEW)
         self._lock = asyncio.Lock()
         self._archive_requested = False
 
@@ -81,13 +86,10 @@ class CampaignLifecycleWorkflow:
 
     @workflow.run
     async def run(self, request: LifecycleInput) -> LifecycleState:
-        self._input = request
         workflow.upsert_search_attributes(
             [TENANT_ID.value_set(request.tenant_id), CAMPAIGN_ID.value_set(request.campaign_id)]
         )
-        if request.resume is not None:
-            self._state = request.resume
-        else:
+        if request.resume is None:
             self._refresh_needs()
             await self._move(
                 S.IN_REVIEW,
@@ -198,6 +200,13 @@ class CampaignLifecycleWorkflow:
         return end_at is not None and workflow.now() >= end_at
 
     # --- signals and updates -------------------------------------------------------------------
+
+    @workflow.update
+    async def submission(self) -> LifecycleState:
+        """Sent with the start (update-with-start): answers once the in_review move is written,
+        so the submitter's reply and every read after it show the campaign in review."""
+        await workflow.wait_condition(lambda: bool(self._state.history))
+        return self._state
 
     @workflow.signal
     def budget_exhausted(self) -> None:

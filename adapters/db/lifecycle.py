@@ -66,7 +66,7 @@ class LifecycleRepository:
                     },
                 )
             )
-            if inserted.rowcount == 0:  # type: ignore[attr-defined]  # a CursorResult
+            if inserted.first() is None:  # this key was applied before
                 return False
             await session.execute(
                 update(campaigns_table)
@@ -142,7 +142,7 @@ class LifecycleRepository:
                     },
                 )
             )
-            return bool(inserted.rowcount)  # type: ignore[attr-defined]
+            return inserted.first() is not None
 
     async def history(self, tenant_id: str, campaign_id: str) -> list[LifecycleEvent]:
         """Everything decided about the campaign, oldest first."""

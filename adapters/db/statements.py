@@ -94,12 +94,15 @@ def upsert_profiles(dialect_name: str) -> Insert:
 def insert_ignoring_duplicates(
     dialect_name: str, table: Any, unique_columns: list[str], values: dict[str, Any]
 ) -> Insert:
-    """An INSERT that does nothing when a row with the same unique columns exists (rowcount 0):
-    how idempotency keys make a retried write a no-op."""
+    """An INSERT that does nothing when a row with the same unique columns exists: how
+    idempotency keys make a retried write a no-op. It returns the key of a row it inserted,
+    and nothing on a duplicate: test ``result.first() is not None`` (rowcount is -1 for this
+    statement on PostgreSQL through psycopg's async driver)."""
     return (
         _insert(dialect_name, table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[table.c[name] for name in unique_columns])
+        .returning(table.c[unique_columns[0]])
     )
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import AuditDep, CurrentPrincipal, TenantScopeDep, not_found, requires
 from api.lifecycle import CampaignServices, query_state, send_update
 from api.routes.management import ServicesDep
-from domain.approvals import ApprovalRule, Decision
+from domain.approvals import ApprovalRule, Decision, Outcome
 from domain.campaigns import CampaignStatus
 from domain.lifecycle import VoteRequest, VoteResult
 from domain.platform import Permission, Role
@@ -48,6 +48,12 @@ class VoteBody(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+class ApprovalRuleBody(ApprovalRule):
+    """A rule as PUT: a misspelt field is refused, not silently left at its default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
 class DecisionEvent(BaseModel):
     kind: str  # transition, vote, reminder, escalation
     at: datetime
@@ -69,7 +75,13 @@ async def pending_approvals(
     ):
         record = await services.campaigns.find(scope.tenant_id, campaign_id)
         state = await query_state(services, scope.tenant_id, campaign_id)
-        if record is None or state is None or state.status is not CampaignStatus.IN_REVIEW:
+        # Decided by a vote a moment ago, its move out of review not yet written: not pending.
+        if (
+            record is None
+            or state is None
+            or state.status is not CampaignStatus.IN_REVIEW
+            or state.outcome is not Outcome.PENDING
+        ):
             continue
         submitted = next(
             (t for t in reversed(state.history) if t.to_status is CampaignStatus.IN_REVIEW), None
@@ -192,12 +204,12 @@ async def list_rules(services: ServicesDep, scope: TenantScopeDep) -> list[Appro
 )
 async def put_rule(
     campaign_type: CampaignType,
-    body: ApprovalRule,
+    body: ApprovalRuleBody,
     services: ServicesDep,
     scope: TenantScopeDep,
     audit: AuditDep,
 ) -> ApprovalRule:
-    rule = body.model_copy(update={"campaign_type": campaign_type})
+    rule = ApprovalRule.model_validate({**body.model_dump(), "campaign_type": campaign_type})
     await services.lifecycle.save_rule(scope.tenant_id, rule)
     await audit.record("approval_rule.put", "approval_rule", campaign_type, after=rule)
     return rule

@@ -105,6 +105,10 @@ async def get_guidelines(services: ServicesDep, scope: TenantScopeDep) -> Guidel
 async def put_guidelines(
     body: Guidelines, services: ServicesDep, scope: TenantScopeDep, audit: AuditDep
 ) -> Guidelines:
+    logo = body.logo_asset_id
+    # Only one of the tenant's own assets: an id from another tenant is as unknown as any.
+    if logo is not None and await services.brand.asset(scope.tenant_id, logo) is None:
+        raise not_found("asset", logo)
     before = await services.brand.guidelines(scope.tenant_id)
     await services.brand.save_guidelines(scope.tenant_id, body.model_dump(mode="json"))
     await audit.record(

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from adapters.db.repositories import CampaignRecord
 from api.deps import (
@@ -28,7 +30,6 @@ from api.lifecycle import (
     CampaignServices,
     budget_in_usd,
     conflict,
-    query_state,
     send_update,
     start_submission,
 )
@@ -169,22 +170,31 @@ async def update_campaign(
             f"a campaign that is {current.status} cannot be edited; only drafts and rejected ones",
         )
     changes = body.model_dump(exclude_unset=True, exclude={"creatives"})
-    merged = CampaignCreate.model_validate(
-        {
-            **before.model_dump(
-                include=set(CampaignCreate.model_fields) - {"creatives", "max_bid"}
-            ),
-            "max_bid": current.max_bid,
-            **changes,
-        }
-    )
+    try:
+        merged = CampaignCreate.model_validate(
+            {
+                **before.model_dump(
+                    include=set(CampaignCreate.model_fields) - {"creatives", "max_bid"}
+                ),
+                "max_bid": current.max_bid,
+                **changes,
+            }
+        )
+    except ValidationError as error:
+        # The change is valid alone but not with the stored fields (a daily budget above the
+        # stored budget): the same 422 as a bad body, located in the body.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
     creatives = (
         [_creative(creative) for creative in body.creatives]
         if body.creatives is not None
         else current.creatives
     )
-    campaign = current.model_copy(
-        update={
+    # Validated, not model_copy'd: the merged fields come back as plain dicts.
+    campaign = Campaign.model_validate(
+        {
+            **current.model_dump(),
             **merged.model_dump(exclude={"creatives", "max_bid"}),
             "max_bid": merged.resolved_max_bid(),
             "creatives": creatives,
@@ -264,7 +274,9 @@ async def remove_creative(
         raise not_found("creative", creative_id)
     if campaign.status not in EDITABLE:
         raise conflict("not_editable", f"a campaign that is {campaign.status} cannot be edited")
-    await services.campaigns.save(campaign.model_copy(update={"creatives": kept}))
+    await services.campaigns.save(
+        campaign.model_copy(update={"creatives": kept, "status": CampaignStatus.DRAFT})
+    )
     await audit.record("creative.delete", "creative", creative_id)
     return Response(status_code=204)
 
@@ -312,19 +324,8 @@ async def submit_campaign(
     )
     await start_submission(services, principal, campaign, request)
     await audit.record("campaign.submit", "campaign", campaign_id, before=public(record))
-    return await _after_move(services, scope, campaign_id)
-
-
-async def _after_move(
-    services: CampaignServices, scope: TenantScopeDep, campaign_id: str
-) -> CampaignPublic:
-    """The campaign as stored, with the workflow's status if the read model lags behind."""
-    state = await query_state(services, scope.tenant_id, campaign_id)
-    record = await _record(services, scope, campaign_id)
-    shown = public(record)
-    if state is not None and state.status is not shown.status:
-        shown = shown.model_copy(update={"status": state.status})
-    return shown
+    # The submission is on record now: the database shows in_review, or further along.
+    return public(await _record(services, scope, campaign_id))
 
 
 async def _operate(

@@ -19,8 +19,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.campaigns import BidStrategy, CampaignStatus, CreativeFormat, FrequencyCap, Targeting
 
@@ -32,6 +34,21 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 MAX_MARKUP_CHARS = 100_000
 
 T = TypeVar("T")
+
+
+def field_error(model: BaseModel, field: str, message: str) -> ValidationError:
+    """A cross-field check's failure located at ``field``: a plain ValueError in a model
+    validator would point at the whole body, and clients mark the field the error names."""
+    return ValidationError.from_exception_data(
+        type(model).__name__,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", message),
+                loc=(field,),
+                input=getattr(model, field),
+            )
+        ],
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -62,9 +79,9 @@ class CreativeBase(BaseModel):
     @model_validator(mode="after")
     def _has_what_its_format_needs(self) -> Self:
         if self.format is CreativeFormat.BANNER and (self.w is None or self.h is None):
-            raise ValueError("a banner needs w and h")
+            raise field_error(self, "w" if self.w is None else "h", "a banner needs w and h")
         if self.format in (CreativeFormat.VIDEO, CreativeFormat.AUDIO) and self.duration_s is None:
-            raise ValueError(f"a {self.format} creative needs duration_s")
+            raise field_error(self, "duration_s", f"a {self.format} creative needs duration_s")
         return self
 
 
@@ -104,11 +121,11 @@ class CampaignBase(BaseModel):
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.daily_budget is not None and self.daily_budget > self.budget:
-            raise ValueError("daily_budget cannot exceed budget")
+            raise field_error(self, "daily_budget", "daily_budget cannot exceed budget")
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            raise ValueError("end_at must be after start_at")
+            raise field_error(self, "end_at", "end_at must be after start_at")
         if self.max_bid is not None and self.max_bid < self.bid_floor:
-            raise ValueError("max_bid cannot be below bid_floor")
+            raise field_error(self, "max_bid", "max_bid cannot be below bid_floor")
         return self
 
     def resolved_max_bid(self) -> Decimal:

@@ -147,6 +147,37 @@ async def test_budget_spent_completes_a_live_campaign(
     assert await stored_status(lifecycle, campaign_id) is S.COMPLETED
 
 
+async def test_budget_spent_during_a_continue_as_new_is_not_lost(
+    time_skipping_env: WorkflowEnvironment, lifecycle: Lifecycle, queue: str
+) -> None:
+    # A signal sent while a run continues as new lands in the next run's first task, before
+    # run() starts: it must act on the carried state, not be overwritten by it.
+    campaign_id = await lifecycle.new_campaign()
+    now = await time_skipping_env.get_current_time()
+    live = LifecycleState(status=S.LIVE)
+    handle = await time_skipping_env.client.start_workflow(
+        CampaignLifecycleWorkflow.run,
+        LifecycleInput(
+            tenant_id=lifecycle.tenant_id,
+            campaign_id=campaign_id,
+            budget_usd=Decimal(500),
+            start_at=now,
+            end_at=now + timedelta(days=30),
+            submitted_by=SUBMITTER,
+            submitted_by_name="Sam Submitter",
+            resume=live,
+        ),
+        id=workflow_id(lifecycle.tenant_id, campaign_id),
+        task_queue=queue,
+        start_signal="budget_exhausted",
+    )
+    await time_skipping_env.sleep(timedelta(seconds=5))
+
+    state = await handle.query(CampaignLifecycleWorkflow.state)
+    assert state.status is S.COMPLETED
+    assert state.history[-1].reason == "budget spent"
+
+
 async def test_budget_under_the_threshold_is_approved_without_votes(
     time_skipping_env: WorkflowEnvironment, lifecycle: Lifecycle, queue: str
 ) -> None:

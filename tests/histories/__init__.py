@@ -1,0 +1,1 @@
+"""Recorded workflow histories, replayed by tests/integration/workflows/test_replay.py."""
