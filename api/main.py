@@ -15,11 +15,26 @@ from fastapi.openapi.utils import get_openapi
 
 from api.deps import AuthServices, access_rules, served_routes
 from api.errors import install_error_handlers
+from api.journeys import JourneyServices
 from api.lifecycle import CampaignServices
-from api.routes import approvals, brand, health, management, notices, platform
+from api.routes import (
+    activations,
+    approvals,
+    brand,
+    health,
+    ingest,
+    journeys,
+    management,
+    notices,
+    platform,
+    webhooks,
+)
+from api.routes.activations import ActivationServices
 from api.routes.bid import BidEndpoint, BidIntake, Receive, Scope, Send
 from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
+from api.routes.ingest import IngestServices
+from api.webhooks import WebhookServices
 from domain.bidding.settlement import NoticeDesk
 from domain.openrtb import BidRequest, BidResponse
 
@@ -34,6 +49,10 @@ class ApiServices:
     auth: AuthServices
     campaigns: CampaignServices
     brand: BrandServices
+    journeys: JourneyServices
+    ingest: IngestServices
+    webhooks: WebhookServices
+    activations: ActivationServices
     dependency_checks: list[DependencyCheck] = field(default_factory=list)
     liveness: Callable[[], dict[str, bool]] = dict
 
@@ -138,6 +157,10 @@ def create_app(services: ApiServices) -> HotPathDispatch:
     app.state.auth = services.auth
     app.state.campaigns = services.campaigns
     app.state.brand = services.brand
+    app.state.journeys = services.journeys
+    app.state.ingest = services.ingest
+    app.state.webhooks = services.webhooks
+    app.state.activations = services.activations
     app.include_router(health.router)
     app.include_router(notices.router)
     app.include_router(platform.router)
@@ -145,6 +168,10 @@ def create_app(services: ApiServices) -> HotPathDispatch:
     app.include_router(approvals.router)
     app.include_router(brand.router)
     app.include_router(brand.calendar_router)
+    app.include_router(journeys.router)
+    app.include_router(ingest.router)
+    app.include_router(webhooks.router)
+    app.include_router(activations.router)
     app.openapi = _document_bid_route(app)  # type: ignore[method-assign]
     bid = BidEndpoint(services.bid_intake, max_body_bytes=services.max_body_bytes)
     return HotPathDispatch(app, bid)

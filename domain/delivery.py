@@ -15,11 +15,13 @@ skips a suppression.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.journeys import Channel
 
 WEEK = timedelta(days=7)
+_UTC = ZoneInfo("UTC")
 
 
 class DeliveryPolicy(BaseModel):
@@ -84,18 +87,45 @@ def _in_quiet_hours(local: time, start: time, end: time) -> bool:
     return local >= start or local < end  # the window crosses midnight
 
 
-def _next_local(after: datetime, at: time, tz: ZoneInfo) -> datetime:
-    """The first moment strictly after ``after`` whose local wall time is ``at``."""
-    local = after.astimezone(tz)
-    candidate_day = local.date()
-    for _ in range(3):
-        candidate = datetime.combine(candidate_day, at, tzinfo=tz)
-        # A wall time that does not exist on a spring-forward day normalises forward.
-        candidate = candidate.astimezone(ZoneInfo("UTC")).astimezone(tz)
-        if candidate > local:
-            return candidate.astimezone(ZoneInfo("UTC"))
-        candidate_day += timedelta(days=1)
+def next_local(after: datetime, at: time, tz: ZoneInfo) -> datetime:
+    """The first moment strictly after ``after`` when the local clock reaches ``at`` (in UTC).
+
+    On the day the clocks skip ``at`` (spring forward) that is the moment they jump past it;
+    on the day ``at`` comes twice (fall back), whichever of the two is the first after
+    ``after``, so a customer woken by the second 02:10 still waits for the second 02:30.
+    """
+    start = after.astimezone(_UTC)
+    day = start.astimezone(tz).date()
+    for offset in range(3):
+        wall = datetime.combine(day + timedelta(days=offset), at, tzinfo=tz)
+        later = [
+            moment
+            for moment in (clock_reaches(wall.replace(fold=0)), clock_reaches(wall.replace(fold=1)))
+            if moment > start
+        ]
+        if later:
+            return min(later)
     raise AssertionError("unreachable: a wall time recurs within three days")
+
+
+def clock_reaches(wall: datetime) -> datetime:
+    """When the clock reaches ``wall``: the wall time itself or, if the clocks skip it, the
+    instant they jump. Neither fold of a skipped time will do: fold=1 falls before the jump,
+    while the clock still reads earlier, fold=0 as far past it as ``wall`` is into the gap."""
+    moment = wall.astimezone(_UTC)
+    if moment.astimezone(wall.tzinfo).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return moment
+    # zoneinfo does not expose its transitions, but they fall on whole seconds: bisect.
+    low = math.floor(wall.replace(fold=1).astimezone(_UTC).timestamp())  # before the jump
+    high = math.ceil(wall.replace(fold=0).astimezone(_UTC).timestamp())  # after it
+    before = datetime.fromtimestamp(low, wall.tzinfo).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, wall.tzinfo).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return datetime.fromtimestamp(high, _UTC)
 
 
 def best_hour(opens: Sequence[datetime], timezone: str, minimum: int) -> int | None:
@@ -133,13 +163,13 @@ def plan(
     if policy.quiet_start is not None and policy.quiet_end is not None:
         local = now.astimezone(tz).time()
         if _in_quiet_hours(local, policy.quiet_start, policy.quiet_end):
-            send_at = _next_local(now, policy.quiet_end, tz)
+            send_at = next_local(now, policy.quiet_end, tz)
             reason = "quiet hours"
     if policy.send_time_optimization:
         hour = best_hour(opens, timezone, policy.min_opens_for_sto)
         hour = hour if hour is not None else policy.default_send_hour
         if hour is not None:
-            best = _next_local(send_at - timedelta(microseconds=1), time(hour), tz)
+            best = next_local(send_at - timedelta(microseconds=1), time(hour), tz)
             quiet_ok = (
                 policy.quiet_start is None
                 or policy.quiet_end is None
@@ -160,3 +190,51 @@ def plan(
         if same_day >= cap:
             return Plan(Verdict.SKIP, reason=f"daily cap: {same_day} {channel} messages on {day}")
     return Plan(Verdict.SEND, send_at=send_at, reason=reason)
+
+
+# --- the store every send is checked against and recorded in (adapters implement it) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    key: str
+    status: str  # sending, sent, failed, skipped (then delivered, opened... from webhooks)
+    vendor: str = ""
+    vendor_message_id: str | None = None
+
+
+class DeliveryStore(Protocol):
+    async def policy(self, tenant_id: str) -> DeliveryPolicy: ...
+
+    async def suppressed(
+        self, tenant_id: str, channel: Channel, address: str, now: datetime
+    ) -> bool: ...
+
+    async def recent_sends(
+        self, tenant_id: str, customer_id: str, since: datetime
+    ) -> list[Sent]: ...
+
+    async def opens(self, tenant_id: str, customer_id: str, since: datetime) -> list[datetime]: ...
+
+    async def send_record(self, key: str) -> SendRecord | None: ...
+
+    async def begin_send(self, key: str, details: dict[str, Any]) -> SendRecord:
+        """Record the send as 'sending' under ``key``, or return the record already there."""
+        ...
+
+    async def finish_send(
+        self, key: str, status: str, vendor: str, vendor_message_id: str | None
+    ) -> None: ...
+
+    async def suppress(
+        self,
+        tenant_id: str,
+        channel: Channel,
+        address: str,
+        reason: str,
+        expires_at: datetime | None = None,
+    ) -> None: ...
+
+    async def vendor_overrides(self, tenant_id: str) -> dict[str, Any]:
+        """The tenant's own vendor accounts, overlaid on the platform's (empty: none)."""
+        ...

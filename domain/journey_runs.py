@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.journeys import JourneyDefinition
+from domain.profiles import UserProfile
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
+# A phone number as people write one: E.164 with its "+", or digits broken up by spaces,
+# dots, dashes or brackets. Plain runs of digits stay allowed: many shops number customers.
+_PHONE = re.compile(r"^(\+\d[\d\s().-]{6,}|(?=.*[\s().-])[\d\s().-]{7,})$")
 
 
 def workflow_id(tenant_id: str, journey_id: str, customer_id: str) -> str:
@@ -27,6 +31,39 @@ def looks_personal(customer_id: str) -> bool:
     """An email address or a phone number used as a customer id (they belong in traits:
     workflow ids and search attributes are stored unencrypted)."""
     return bool(_EMAIL.match(customer_id) or _PHONE.match(customer_id))
+
+
+def customer_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a customer id (None if it can)."""
+    if looks_personal(value):
+        return (
+            "customer_id looks like an email address or a phone number; send your internal "
+            "customer id and put contact details in traits"
+        )
+    if not all(char.isascii() and (char.isalnum() or char in "_.:-") for char in value):
+        return "customer_id may hold letters, digits and _ . : - only"
+    return None
+
+
+def _internal_customer_id(value: str) -> str:
+    problem = customer_id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A customer as the API names one: the tenant's internal id, never contact details (ids end
+# up in workflow ids and search attributes, which are stored unencrypted).
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="your internal id of the customer: letters, digits and _ . : - only; an "
+        "email address or a phone number is refused (they belong in traits)",
+    ),
+    AfterValidator(_internal_customer_id),
+]
 
 
 class CustomerEventRef(BaseModel):
@@ -81,3 +118,17 @@ class JourneyRunState(BaseModel):
 
 
 JourneyRunInput.model_rebuild()
+
+
+class CustomerData(Protocol):
+    """What a journey's activities read and write about the customer (adapters implement it)."""
+
+    async def profile(self, tenant_id: str, customer_id: str) -> UserProfile | None: ...
+
+    async def event_properties(self, tenant_id: str, event_id: str) -> dict[str, Any] | None: ...
+
+    async def set_traits(
+        self, tenant_id: str, customer_id: str, traits: dict[str, Any]
+    ) -> None: ...
+
+    async def close_entry(self, entry_id: str, reason: str, at: datetime) -> None: ...

@@ -26,6 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client as TemporalClient
 
 from activities.campaigns import CampaignActivities
+from activities.journey_audience import AudienceActivities
+from activities.journey_entry import JourneyStarter
+from activities.journeys import JourneyActivities
 from adapters import metrics
 from adapters.analytics import AnalyticsBatcher, JetStreamEventPublisher, open_store
 from adapters.auth import Authenticator, PasswordSignIn, TokenCodec
@@ -35,13 +38,28 @@ from adapters.bus.campaign_changes import (
     InProcessCampaignChanges,
     NatsCampaignChanges,
 )
+from adapters.bus.events import (
+    EventQueue,
+    JetStreamConfig,
+    JetStreamEventQueue,
+    StoredEventQueue,
+)
 from adapters.bus.nats_client import connect_nats
 from adapters.cache.ledger import RedisLedger
 from adapters.cache.profiles import TieredProfileStore
 from adapters.cache.redis_client import connect_redis, redis_guard
 from adapters.catalog import CatalogHolder
+from adapters.channels import ChannelSenders
 from adapters.db import Backend, CampaignRepository, Database, ProfileRepository, upgrade
 from adapters.db.brand import BrandRepository, CalendarRepository
+from adapters.db.delivery import DeliveryRepository
+from adapters.db.journeys import (
+    CustomerEventRepository,
+    CustomerProfiles,
+    CustomerRecords,
+    EntryRepository,
+    JourneyRepository,
+)
 from adapters.db.lifecycle import LifecycleRepository
 from adapters.db.platform import (
     ApiKeyRepository,
@@ -49,15 +67,20 @@ from adapters.db.platform import (
     TenantAccountRepository,
     UserRepository,
 )
+from adapters.db.webhooks import WebhookRepository
 from adapters.resilience import Guard
 from adapters.settings import Settings
 from adapters.system import SystemClock, new_id, system_random
 from api.deps import AuthServices
+from api.journeys import JourneyServices
 from api.lifecycle import CampaignServices
 from api.main import ApiServices
+from api.routes.activations import ActivationServices
 from api.routes.bid import BidIntake
 from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
+from api.routes.ingest import IngestServices
+from api.webhooks import WebhookServices
 from domain.analytics import EventSink
 from domain.bidding.ledger import InMemoryLedger
 from domain.bidding.notices import NoticeSigner
@@ -72,6 +95,7 @@ from temporal.client import connect as connect_temporal
 from temporal.client import tls_config
 from temporal.dev_server import DevServer, DevServerConfig
 from workers.budget_watch import BudgetWatch
+from workers.triggers import EvaluatorConfig, TriggerEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +284,28 @@ class Runtime:
         campaigns = CampaignActivities(
             LifecycleRepository(database.async_session), await self.campaign_changes()
         )
-        return campaigns.all()
+        audiences = AudienceActivities(
+            JourneyRepository(database.async_session),
+            CustomerProfiles(database.async_session),
+            await self.journey_starter(),
+            self.clock,
+        )
+        journeys = JourneyActivities(
+            CustomerRecords(database.async_session),
+            DeliveryRepository(database.async_session),
+            await self.channel_senders(),
+        )
+        return [*campaigns.all(), audiences.enter_page, *journeys.all()]
+
+    async def channel_senders(self) -> ChannelSenders:
+        """The platform's vendor accounts (settings), with tenants' own overlaid per send."""
+
+        async def build() -> ChannelSenders:
+            senders = ChannelSenders.from_settings(self.settings)
+            self._stack.push_async_callback(senders.aclose)
+            return senders
+
+        return await self._once("channel_senders", build)
 
     async def budget_watch(self) -> BudgetWatch | None:
         """Signals lifecycles whose budget is spent. It reads spend from the ledger, so it runs
@@ -292,6 +337,108 @@ class Runtime:
             )
 
         return await self._once("campaign_services", build)
+
+    # --- journeys and customer events ---------------------------------------------------------
+
+    async def event_queue(self) -> EventQueue:
+        """Customer events between ingest and the trigger evaluator: JetStream with
+        CE_NATS_URL, otherwise the database's unprocessed events."""
+
+        async def build() -> EventQueue:
+            options = self.settings.events
+            nc = await self.nats()
+            queue: EventQueue
+            if nc is None:
+                database = await self.database()
+                queue = StoredEventQueue(
+                    CustomerEventRepository(database.async_session),
+                    poll_interval_s=options.poll_interval_s,
+                )
+            else:
+                jetstream = JetStreamEventQueue(
+                    nc.jetstream(),
+                    JetStreamConfig(
+                        stream=options.stream,
+                        subject_prefix=options.subject_prefix,
+                        durable_prefix=options.durable_prefix,
+                        duplicate_window_s=options.duplicate_window_s,
+                        max_bytes=options.max_stream_bytes,
+                        ack_wait_s=options.ack_wait_s,
+                    ),
+                )
+                self._stack.push_async_callback(jetstream.close)
+                queue = jetstream
+            await queue.start()
+            return queue
+
+        return await self._once("event_queue", build)
+
+    async def journey_starter(self) -> JourneyStarter:
+        async def build() -> JourneyStarter:
+            database = await self.database()
+            return JourneyStarter(EntryRepository(database.async_session), self.temporal_client)
+
+        return await self._once("journey_starter", build)
+
+    async def journey_services(self) -> JourneyServices:
+        """What the journey routes use."""
+        database = await self.database()
+        return JourneyServices(
+            journeys=JourneyRepository(database.async_session),
+            temporal=self.temporal_client,
+            clock=self.clock,
+        )
+
+    async def ingest_services(self) -> IngestServices:
+        options = self.settings.events
+        return IngestServices(
+            queue=await self.event_queue(),
+            clock=self.clock,
+            max_batch=options.max_batch,
+            max_properties_bytes=options.max_properties_bytes,
+        )
+
+    async def webhook_services(self) -> WebhookServices:
+        """What the vendor webhook routes use: the platform's verification keys, tenants'
+        own accounts read per request."""
+        database = await self.database()
+        settings = self.settings
+        return WebhookServices(
+            webhooks=WebhookRepository(database.async_session),
+            delivery=DeliveryRepository(database.async_session),
+            queue=await self.event_queue(),
+            clock=self.clock,
+            sendgrid_public_key=settings.sendgrid_webhook_public_key,
+            twilio_auth_token=settings.twilio_auth_token,
+            stripe_secret=settings.stripe_webhook_secret,
+            public_base_url=settings.public_base_url,
+        )
+
+    async def trigger_evaluator(self) -> TriggerEvaluator:
+        """Consumes customer events: profiles, journey entries and signals. Started here,
+        stopped (after its batch in hand) when the runtime closes."""
+
+        async def build() -> TriggerEvaluator:
+            options = self.settings.events
+            sessions = (await self.database()).async_session
+            evaluator = TriggerEvaluator(
+                await self.event_queue(),
+                events=CustomerEventRepository(sessions),
+                profiles=CustomerProfiles(sessions),
+                journeys=JourneyRepository(sessions),
+                entries=EntryRepository(sessions),
+                starter=await self.journey_starter(),
+                clock=self.clock,
+                config=EvaluatorConfig(
+                    batch_size=options.evaluator_batch,
+                    concurrency=options.evaluator_concurrency,
+                ),
+            )
+            evaluator.start()
+            self._stack.push_async_callback(evaluator.stop)
+            return evaluator
+
+        return await self._once("trigger_evaluator", build)
 
     # --- platform auth -------------------------------------------------------------------------
 
@@ -536,6 +683,10 @@ class Runtime:
             brand=BrandServices(
                 BrandRepository(database.async_session), CalendarRepository(database.async_session)
             ),
+            journeys=await self.journey_services(),
+            ingest=await self.ingest_services(),
+            webhooks=await self.webhook_services(),
+            activations=ActivationServices(self.temporal_client),
             dependency_checks=self.checks,
             liveness=liveness,
         )

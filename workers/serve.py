@@ -176,13 +176,21 @@ async def _serve_temporal(runtime: Runtime, servers: Servers) -> list[str]:
     if platform.worker is not None:
         await servers.temporal_worker(platform.worker)
     watch = await runtime.budget_watch()
+    await runtime.trigger_evaluator()
     dev_server = await runtime.temporal_dev_server()
     namespace = f"namespace {settings.temporal_namespace}"
     spend = "budget watch: on" if watch is not None else "budget watch: off (needs CE_REDIS_URL)"
+    source = (
+        f"JetStream stream {settings.events.stream!r}"
+        if settings.nats_url is not None
+        else "the database (no CE_NATS_URL)"
+    )
+    triggers = f"triggers     journey triggers on customer events from {source}"
     if dev_server is None:
         return [
             f"Temporal     {settings.temporal_address}  ({namespace})",
             f"{platform.describe()}; {spend}",
+            triggers,
         ]
     if dev_server.pid is None:
         whose = "a server this process did not start"
@@ -194,6 +202,7 @@ async def _serve_temporal(runtime: Runtime, servers: Servers) -> list[str]:
         f"Temporal     {dev_server.config.address}  ({namespace}; {whose})",
         f"Temporal Web {dev_server.config.ui_url}",
         f"{platform.describe()}; {spend}",
+        triggers,
     ]
 
 

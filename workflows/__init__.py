@@ -7,6 +7,14 @@ exactly this list.
 
 from __future__ import annotations
 
+from workflows.activation import ActivationWorkflow
 from workflows.campaign_lifecycle import CampaignLifecycleWorkflow
+from workflows.journey import JourneyWorkflow
+from workflows.journey_schedule import JourneyScheduleWorkflow
 
-WORKFLOWS: list[type] = [CampaignLifecycleWorkflow]
+WORKFLOWS: list[type] = [
+    CampaignLifecycleWorkflow,
+    JourneyWorkflow,
+    JourneyScheduleWorkflow,
+    ActivationWorkflow,
+]

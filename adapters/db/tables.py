@@ -388,11 +388,17 @@ class JourneyEntryRow(TableBase, table=True):
 
 
 class CustomerEventRow(TableBase, table=True):
-    """An ingested event, once per (tenant, event id): journeys fetch payloads from here."""
+    """An ingested event, once per (tenant, event id): journeys fetch payloads from here.
+
+    ``processed_at`` stays null until the trigger evaluator has applied the event's traits and
+    entered or signalled its journeys: without NATS the unprocessed rows are the event queue,
+    and with it a redelivered message finds the event already processed.
+    """
 
     __tablename__ = "customer_events"
     __table_args__ = (
         Index("ix_customer_events_customer", "tenant_id", "customer_id", "occurred_at"),
+        Index("ix_customer_events_pending", "processed_at", "priority", "received_at"),
     )
 
     tenant_id: str = Field(
@@ -406,6 +412,11 @@ class CustomerEventRow(TableBase, table=True):
     occurred_at: datetime = _timestamp(nullable=False)
     received_at: datetime = _timestamp(nullable=False)
     properties: dict[str, Any] = _json()
+    traits: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JsonDocument(), nullable=False, server_default="{}"),
+    )
+    processed_at: datetime | None = _timestamp(nullable=True)
 
 
 class MessageSendRow(TableBase, table=True):

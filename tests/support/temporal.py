@@ -25,10 +25,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest_asyncio
-from temporalio.client import Client
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from temporal import search_attributes
@@ -36,6 +37,8 @@ from temporal.converter import DATA_CONVERTER
 from temporal.dev_server import find_binary
 from temporal.sandbox import workflow_runner
 from workers.temporal_worker import build_worker
+
+R = TypeVar("R")
 
 
 def new_task_queue() -> str:
@@ -81,6 +84,19 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+async def outcome(env: WorkflowEnvironment, handle: WorkflowHandle[Any, R]) -> R:
+    """The result of a workflow the test did not start itself (the platform did, so the
+    handle comes from ``get_workflow_handle``): the SDK skips time only while awaiting handles
+    of workflows started through the test environment's client, so unlock it here the same way
+    for the duration of the wait."""
+    test_service = env.client.service_client.test_service
+    await test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+    try:
+        return await handle.result()
+    finally:
+        await test_service.lock_time_skipping(LockTimeSkippingRequest())
 
 
 @asynccontextmanager
