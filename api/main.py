@@ -22,6 +22,7 @@ from api.routes import (
     approvals,
     brand,
     health,
+    inbox,
     ingest,
     journeys,
     management,
@@ -33,6 +34,7 @@ from api.routes.activations import ActivationServices
 from api.routes.bid import BidEndpoint, BidIntake, Receive, Scope, Send
 from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
+from api.routes.inbox import InboxServices
 from api.routes.ingest import IngestServices
 from api.webhooks import WebhookServices
 from domain.bidding.settlement import NoticeDesk
@@ -53,6 +55,7 @@ class ApiServices:
     ingest: IngestServices
     webhooks: WebhookServices
     activations: ActivationServices
+    inbox: InboxServices
     dependency_checks: list[DependencyCheck] = field(default_factory=list)
     liveness: Callable[[], dict[str, bool]] = dict
 
@@ -161,6 +164,7 @@ def create_app(services: ApiServices) -> HotPathDispatch:
     app.state.ingest = services.ingest
     app.state.webhooks = services.webhooks
     app.state.activations = services.activations
+    app.state.inbox = services.inbox
     app.include_router(health.router)
     app.include_router(notices.router)
     app.include_router(platform.router)
@@ -172,6 +176,7 @@ def create_app(services: ApiServices) -> HotPathDispatch:
     app.include_router(ingest.router)
     app.include_router(webhooks.router)
     app.include_router(activations.router)
+    app.include_router(inbox.router)
     app.openapi = _document_bid_route(app)  # type: ignore[method-assign]
     bid = BidEndpoint(services.bid_intake, max_body_bytes=services.max_body_bytes)
     return HotPathDispatch(app, bid)

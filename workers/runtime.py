@@ -53,6 +53,7 @@ from adapters.channels import ChannelSenders
 from adapters.db import Backend, CampaignRepository, Database, ProfileRepository, upgrade
 from adapters.db.brand import BrandRepository, CalendarRepository
 from adapters.db.delivery import DeliveryRepository
+from adapters.db.inbox import InboxRepository
 from adapters.db.journeys import (
     CustomerEventRepository,
     CustomerProfiles,
@@ -79,6 +80,7 @@ from api.routes.activations import ActivationServices
 from api.routes.bid import BidIntake
 from api.routes.brand import BrandServices
 from api.routes.health import DependencyCheck
+from api.routes.inbox import InboxServices
 from api.routes.ingest import IngestServices
 from api.webhooks import WebhookServices
 from domain.analytics import EventSink
@@ -298,10 +300,14 @@ class Runtime:
         return [*campaigns.all(), audiences.enter_page, *journeys.all()]
 
     async def channel_senders(self) -> ChannelSenders:
-        """The platform's vendor accounts (settings), with tenants' own overlaid per send."""
+        """The platform's vendor accounts (settings), with tenants' own overlaid per send;
+        in-app messages into the inboxes in the database."""
 
         async def build() -> ChannelSenders:
-            senders = ChannelSenders.from_settings(self.settings)
+            database = await self.database()
+            senders = ChannelSenders.from_settings(
+                self.settings, inbox=InboxRepository(database.async_session)
+            )
             self._stack.push_async_callback(senders.aclose)
             return senders
 
@@ -687,6 +693,12 @@ class Runtime:
             ingest=await self.ingest_services(),
             webhooks=await self.webhook_services(),
             activations=ActivationServices(self.temporal_client),
+            inbox=InboxServices(
+                inbox=InboxRepository(database.async_session),
+                webhooks=WebhookRepository(database.async_session),
+                queue=await self.event_queue(),
+                clock=self.clock,
+            ),
             dependency_checks=self.checks,
             liveness=liveness,
         )

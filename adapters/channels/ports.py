@@ -48,6 +48,8 @@ class Vendor(StrEnum):
     APNS = "apns"
     WEBHOOK = "webhook"
     STRIPE = "stripe"
+    # In-app messages: no vendor, the customer's inbox in our own database.
+    IN_APP = "in_app"
 
 
 class OutboundMessage(BaseModel):

@@ -4,9 +4,11 @@ Senders are built once per distinct account and kept, so every tenant on the pla
 SendGrid account shares one connection pool, one breaker and one FCM access token, and a tenant
 with its own account gets its own.
 
-A channel that cannot send (its settings missing, a key unreadable, in-app) still gets a sender:
-one whose every send raises ``ChannelMisconfigured`` saying why, so a journey records the
-message as failed instead of retrying it forever.
+In-app messages go to the customers' inboxes (``inbox``), when the process has one.
+
+A channel that cannot send (its settings missing, a key unreadable, in-app without an inbox)
+still gets a sender: one whose every send raises ``ChannelMisconfigured`` saying why, so a
+journey records the message as failed instead of retrying it forever.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from adapters.channels.config import (
 )
 from adapters.channels.fcm import FcmSender
 from adapters.channels.http import RetryPolicy, Sleep
+from adapters.channels.inbox import InboxSender, InboxStore
 from adapters.channels.ports import (
     ChannelMisconfigured,
     ChannelSender,
@@ -41,7 +44,7 @@ from domain.journeys import Channel
 
 log = logging.getLogger(__name__)
 
-IN_APP_REASON = "in-app messages are stored for the app to fetch, not sent through a vendor"
+IN_APP_REASON = "in-app messages are stored for the app to fetch, and this process has no inbox"
 
 
 class _ClosableSender(ChannelSender, Protocol):
@@ -93,8 +96,10 @@ class ChannelSenders:
         policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        inbox: InboxStore | None = None,
     ) -> None:
         self.platform = platform
+        self._inbox = InboxSender(inbox) if inbox is not None else None
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
@@ -107,7 +112,9 @@ class ChannelSenders:
     def sender(self, channel: Channel, overrides: Mapping[str, Any] | None = None) -> ChannelSender:
         """The sender for ``channel`` with a tenant's ``tenant_channel_settings.vendors``."""
         if channel is Channel.IN_APP:
-            return RefusingSender("in_app", IN_APP_REASON)
+            if self._inbox is None:
+                return RefusingSender("in_app", IN_APP_REASON)
+            return self._inbox
         try:
             configs = self.platform.overlay(overrides)
         except InvalidVendorOverrides as error:

@@ -473,6 +473,35 @@ class WebhookDeliveryRow(TableBase, table=True):
     received_at: datetime = _timestamp(nullable=False)
 
 
+class InboxMessageRow(TableBase, table=True):
+    """An in-app message, stored for the customer's app to fetch: storing it is its delivery.
+
+    ``send_key`` is the send's idempotency key, once per tenant, so a retried send stores
+    nothing more. Expired and dismissed messages stay (the send's record points at them) but
+    are no longer listed.
+    """
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "send_key"),
+        Index("ix_inbox_messages_customer", "tenant_id", "customer_id", "created_at"),
+    )
+
+    tenant_id: str = Field(
+        primary_key=True, foreign_key="tenants.id", ondelete="CASCADE", max_length=ID_LENGTH
+    )
+    id: str = Field(primary_key=True, max_length=ID_LENGTH)
+    customer_id: str = Field(max_length=255)
+    send_key: str = Field(max_length=REFERENCE_LENGTH)
+    title: str = Field(max_length=500)
+    body: str = Field(sa_column=Column(Text(), nullable=False))
+    data: dict[str, Any] = _json()
+    created_at: datetime = _timestamp(nullable=False)
+    expires_at: datetime | None = _timestamp(nullable=True)
+    read_at: datetime | None = _timestamp(nullable=True)
+    dismissed_at: datetime | None = _timestamp(nullable=True)
+
+
 class TenantChannelSettingsRow(TableBase, table=True):
     """A tenant's delivery policy and its own vendor accounts (overriding the platform's)."""
 
@@ -494,3 +523,4 @@ message_sends_table = metadata.tables["message_sends"]
 suppressions_table = metadata.tables["suppressions"]
 webhook_deliveries_table = metadata.tables["webhook_deliveries"]
 tenant_channel_settings_table = metadata.tables["tenant_channel_settings"]
+inbox_messages_table = metadata.tables["inbox_messages"]
