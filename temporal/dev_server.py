@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+import httpx
 from temporalio.client import Client
 
 from temporal import search_attributes
@@ -253,6 +254,8 @@ class DevServer:
             await self._find_or_launch(deadline)
             self._client = await self._connect(deadline)
             await search_attributes.register(self._client, config.namespace)
+            if config.ui:
+                await self._await_ui(deadline)
         except BaseException:
             await self.stop()
             raise
@@ -323,6 +326,19 @@ class DevServer:
                         f"Temporal is not answering at {config.address} after "
                         f"{config.start_timeout_s:g} s; see {config.log_path}"
                     ) from error
+
+    async def _await_ui(self, deadline: float) -> None:
+        """Temporal Web answers 503 for a few seconds after the frontend is up: wait for it,
+        so an operator following the printed link sees the UI, not an error page. A UI that
+        never comes up is logged, not fatal: workflows run without it."""
+        url = self.config.ui_url
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code < 500:
+                        return
+                await asyncio.sleep(0.2)
+        log.warning("Temporal Web at %s is not answering yet; see %s", url, self.config.log_path)
 
     def _log_tail(self) -> str:
         lines = self.config.log_path.read_text(errors="replace").splitlines()
