@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.journeys import Channel
+from domain.journeys import Channel, Template
 
 WEEK = timedelta(days=7)
 _UTC = ZoneInfo("UTC")
@@ -238,3 +238,33 @@ class DeliveryStore(Protocol):
     async def vendor_overrides(self, tenant_id: str) -> dict[str, Any]:
         """The tenant's own vendor accounts, overlaid on the platform's (empty: none)."""
         ...
+
+
+# --- one message through the rules, as a workflow delivers it (workflows.delivery) ---------
+# Here rather than in the workflow module: the sandbox rebuilds a workflow module's classes for
+# every run, and these pass through it.
+
+
+@dataclass(frozen=True)
+class Message:
+    tenant_id: str
+    customer_id: str
+    channel: Channel
+    template: Template
+    transactional: bool
+    idempotency_key: str
+    journey_id: str | None = None
+    node_id: str | None = None
+    context_event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    status: str  # sent, sent_earlier, skipped, failed
+    detail: str = ""
+    vendor_message_id: str | None = None
+
+    def describe(self) -> str:
+        if self.status == "sent_earlier":
+            return f"sent earlier ({self.detail})"
+        return f"{self.status}: {self.detail}" if self.detail else self.status

@@ -18,7 +18,7 @@ from temporalio.worker import Worker, WorkflowRunner
 
 from temporal import task_queues
 from temporal.sandbox import workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 if TYPE_CHECKING:  # the runtime imports every adapter; tests import this module without it
     from workers.runtime import Runtime

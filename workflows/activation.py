@@ -13,10 +13,11 @@ from typing import Literal
 
 from temporalio import workflow
 
-from workflows.delivery import Message, deliver
+from workflows.delivery import deliver
 
 with workflow.unsafe.imports_passed_through():
     from domain.activations import ActivationInput, ActivationOutcome
+    from domain.delivery import Message
     from temporal.search_attributes import CUSTOMER_ID, TENANT_ID
 
 _STATUS: dict[str, Literal["sent", "skipped", "failed"]] = {

@@ -11,7 +11,6 @@ replayed workflow sends twice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -19,7 +18,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.journeys import DeliveryPlan, JourneyActivities, PlanDelivery, SendMessage
-    from domain.journeys import Channel, Template
+    from domain.delivery import Delivered, Message
 
 READ_TIMEOUT = timedelta(seconds=30)
 READ_RETRY = RetryPolicy(
@@ -36,31 +35,6 @@ SEND_RETRY = RetryPolicy(
 # Plans per message: after waiting out quiet hours the next plan says "now" (or skips on a
 # cap that filled meanwhile); a third deferral would mean the rules disagree with themselves.
 MAX_PLANS = 3
-
-
-@dataclass(frozen=True)
-class Message:
-    tenant_id: str
-    customer_id: str
-    channel: Channel
-    template: Template
-    transactional: bool
-    idempotency_key: str
-    journey_id: str | None = None
-    node_id: str | None = None
-    context_event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Delivered:
-    status: str  # sent, sent_earlier, skipped, failed
-    detail: str = ""
-    vendor_message_id: str | None = None
-
-    def describe(self) -> str:
-        if self.status == "sent_earlier":
-            return f"sent earlier ({self.detail})"
-        return f"{self.status}: {self.detail}" if self.detail else self.status
 
 
 async def deliver(

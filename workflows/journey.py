@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from temporalio import workflow
 
-from workflows.delivery import READ_RETRY, READ_TIMEOUT, Message, deliver
+from workflows.delivery import READ_RETRY, READ_TIMEOUT, deliver
 
 with workflow.unsafe.imports_passed_through():
     from activities.journeys import (
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ProfileDate,
         UpdateTraits,
     )
+    from domain.delivery import Message
     from domain.journey_runs import (
         CustomerEventRef,
         JourneyRunInput,

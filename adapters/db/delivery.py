@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db import statements
 from adapters.db.repositories import Sessions, _dialect
@@ -170,13 +171,17 @@ class DeliveryRepository:
 
     async def send_record(self, key: str) -> SendRecord | None:
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(sends.c.status, sends.c.vendor, sends.c.vendor_message_id).where(
-                        sends.c.idempotency_key == key
-                    )
+            return await self._send_record(session, key)
+
+    @staticmethod
+    async def _send_record(session: AsyncSession, key: str) -> SendRecord | None:
+        row = (
+            await session.execute(
+                select(sends.c.status, sends.c.vendor, sends.c.vendor_message_id).where(
+                    sends.c.idempotency_key == key
                 )
-            ).first()
+            )
+        ).first()
         if row is None:
             return None
         return SendRecord(key=key, status=row[0], vendor=row[1], vendor_message_id=row[2])
@@ -208,7 +213,8 @@ class DeliveryRepository:
                     },
                 )
             )
-        record = await self.send_record(key)
+            # Read in the same transaction: the row is there, whoever wrote it.
+            record = await self._send_record(session, key)
         assert record is not None
         return record
 

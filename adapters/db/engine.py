@@ -6,15 +6,20 @@ Both engines come from one URL. SQLite (the embedded default) goes through ``sql
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
+import weakref
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,6 +39,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _WAL_RETRY_S = 0.02
+# Marks the async sessions that ``begin()`` hands out on SQLite: their transaction opens with
+# BEGIN IMMEDIATE (see ``_SQLiteSessions``).
+_SQLITE_WRITER = "campaign_express_sqlite_writer"
 
 CONNECT_TIMEOUT_S = 10
 POOL_TIMEOUT_S = 10.0
@@ -94,6 +102,100 @@ def _apply_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> Non
             cursor.execute(pragma)
     finally:
         cursor.close()
+
+
+def _no_driver_begin(dbapi_connection: Any, _connection_record: Any) -> None:
+    """Stop pysqlite beginning transactions itself: it does so lazily, at a transaction's
+    first write statement, which leaves the reads before it outside; ``_begin`` does it."""
+    dbapi_connection.isolation_level = None
+
+
+def _begin(conn: Connection) -> None:
+    """SQLAlchemy's recipe for pysqlite/aiosqlite ("Serializable isolation / Savepoints /
+    Transactional DDL"), with BEGIN IMMEDIATE: a write transaction's lock is taken, and waited
+    for by the busy handler, at BEGIN, so what it reads and writes is one atomic unit and it
+    never fails upgrading a read snapshot to a write. Other transactions begin nothing: their
+    statements run one by one, as pysqlite ran reads before (and the bid path's reads pay no
+    extra round trip). Writes therefore go through ``Database.async_session.begin()``."""
+    if conn.get_execution_options().get(_SQLITE_WRITER):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def holds_write_lock(session: AsyncSession) -> bool:
+    """Whether ``session``'s SQLite transaction began holding the write lock (a session from
+    ``Database.async_session.begin()``): nothing more to do to have the database to itself."""
+    connection = await session.connection()
+    return bool(
+        connection.sync_connection
+        and connection.sync_connection.get_execution_options().get(_SQLITE_WRITER)
+    )
+
+
+class _WriterGate:
+    """One write transaction at a time per event loop, in arrival order.
+
+    SQLite has one write lock per file. Left to the busy handler, a process's own writers poll
+    for it (sleeping between tries, first come not first served, each holding a pool
+    connection and a thread) while the holder's statements wait their turn on the busy event
+    loop; under load some waited past the busy timeout and failed with "database is locked".
+    Queued here instead, they wait without polling, in order, and the busy timeout is left to
+    contention with other processes. A task already inside a write transaction (or a task it
+    started meanwhile) passes through, as before, rather than wait for itself for ever.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._mine: ContextVar[object | None] = ContextVar("sqlite_writer", default=None)
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        turn = self._locks.get(loop)
+        if turn is None:
+            turn = self._locks[loop] = _Turn()
+        mine = self._mine.get()
+        if mine is not None and mine is turn.holder:
+            yield
+            return
+        async with turn.lock:
+            turn.holder = object()
+            reset = self._mine.set(turn.holder)
+            try:
+                yield
+            finally:
+                self._mine.reset(reset)
+                turn.holder = None
+
+
+class _Turn:
+    __slots__ = ("holder", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.holder: object | None = None
+
+
+class _SQLiteSessions(async_sessionmaker[AsyncSession]):
+    """``begin()`` queues at the gate, then opens a session whose transaction begins
+    IMMEDIATE; sessions made by calling the factory (reads) are left as they are."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._gate = _WriterGate()
+
+    def begin(self) -> Any:  # an async context manager giving the session, as the base's
+        return self._serialised()
+
+    @contextlib.asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[AsyncSession]:
+        async with (
+            self._gate.held(),
+            self(execution_options={_SQLITE_WRITER: True}) as session,
+            session.begin(),
+        ):
+            yield session
 
 
 def _switch_to_wal(path: Path) -> None:
@@ -178,11 +280,19 @@ class Database:
         engine = create_async_engine(self.urls.async_, **self._engine_options())
         if self.backend is Backend.SQLITE:
             event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", _no_driver_begin)
+            event.listen(engine.sync_engine, "begin", _begin)
         return engine
 
     @cached_property
     def async_session(self) -> async_sessionmaker[AsyncSession]:
-        """Call it for a session; ``async with db.async_session.begin()`` for a transaction."""
+        """Call it for a session; ``async with db.async_session.begin()`` for a transaction.
+
+        Every write goes through ``begin()``: on SQLite that queues the process's writers for
+        the file's one write lock (``_WriterGate``); PostgreSQL needs nothing of the kind.
+        """
+        if self.backend is Backend.SQLITE:
+            return _SQLiteSessions(self.async_engine)
         return async_sessionmaker(self.async_engine, expire_on_commit=False)
 
     async def dispose(self) -> None:

@@ -3,9 +3,10 @@ profile traits those events set.
 
 Each method is one transaction. Where two writers could race on one customer (the trigger
 evaluator on two workers, a schedule run beside it), the transaction first takes a lock for
-that customer: a transaction-scoped advisory lock on PostgreSQL; on SQLite a write statement
-up front, which takes the database's write lock before anything is read (SQLite runs reads
-before a transaction's first write outside it, so read-then-write would not be atomic).
+that customer: a transaction-scoped advisory lock on PostgreSQL; on SQLite the database's write
+lock, taken before anything is read (by BEGIN IMMEDIATE, see ``adapters.db.engine``; else by a
+write statement up front, as pysqlite runs reads before a transaction's first write outside it,
+and read-then-write would not be atomic).
 
 Errors::
 
@@ -30,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.convert import profile_from_row, profile_values
+from adapters.db.engine import holds_write_lock
 from adapters.db.repositories import Sessions, _dialect
 from adapters.db.tables import (
     customer_events_table,
@@ -85,7 +87,7 @@ async def _serialize(session: AsyncSession, *parts: str) -> None:
     """Make this transaction the only one working on ``parts`` until it ends."""
     if _dialect(session) == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(_lock_key(*parts))))
-    else:
+    elif not await holds_write_lock(session):
         # Matches no row, but takes SQLite's write lock for the rest of the transaction.
         await session.execute(
             update(journeys).where(false()).values(updated_at=journeys.c.updated_at)
@@ -715,8 +717,15 @@ class CustomerEventRepository:
         return _event(row) if row is not None else None
 
     async def properties(self, tenant_id: str, event_id: str) -> dict[str, Any] | None:
-        event = await self.get(tenant_id, event_id)
-        return dict(event.properties) if event is not None else None
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(events.c.properties).where(
+                        events.c.tenant_id == tenant_id, events.c.event_id == event_id
+                    )
+                )
+            ).first()
+        return dict(row[0] or {}) if row is not None else None
 
 
 # --- profiles as events change them ---------------------------------------------------------------

@@ -31,7 +31,7 @@ from api.lifecycle import CampaignServices
 from domain.platform import Role
 from tests.integration.platform.support import PlatformApi, bearer, platform_api
 from tests.support.temporal import local_env, new_task_queue, running_worker  # noqa: F401
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 MANAGEMENT = "/api/v1/management"
 WORKFLOWS_API = "/api/v1/workflows"

@@ -25,7 +25,7 @@ from domain.platform import Role
 from tests.integration.platform.support import PlatformApi, bearer, platform_api
 from tests.support.temporal import local_env, new_task_queue, running_worker  # noqa: F401
 from tests.support.vendors import SendGridStandIn
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 SENDGRID_KEY = "SG.activation-tests"
 TOKYO = ZoneInfo("Asia/Tokyo")

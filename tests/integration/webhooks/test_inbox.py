@@ -26,7 +26,7 @@ from domain.delivery import DeliveryPolicy
 from domain.platform import Role
 from tests.integration.platform.support import PlatformApi, bearer, platform_api
 from tests.support.temporal import local_env, new_task_queue, running_worker  # noqa: F401
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 NO_QUIET_HOURS = DeliveryPolicy(quiet_start=None, quiet_end=None)
 INBOX = "/v1/channels/inbox"

@@ -21,8 +21,8 @@ from domain.lifecycle import LifecycleInput, LifecycleState
 from temporal.converter import DATA_CONVERTER
 from temporal.sandbox import workflow_runner
 from tests.histories.record import HISTORIES, SCENARIOS, files_of
-from workflows import WORKFLOWS
 from workflows.campaign_lifecycle import CampaignLifecycleWorkflow
+from workflows.registry import WORKFLOWS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
