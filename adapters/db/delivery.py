@@ -2,8 +2,8 @@
 against and recorded in.
 
 ``begin_send`` inserts the send under its idempotency key before anything leaves; a retried
-activity finds the record and does not send again. Webhooks from the vendors update the
-record (delivered, opened...) through ``vendor_update``.
+activity finds the record and does not send again. Webhooks from the vendors move the record
+forward (delivered, opened...) through ``adapters.db.webhooks.WebhookRepository.report``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db import statements
@@ -227,37 +227,6 @@ class DeliveryRepository:
                 .where(sends.c.idempotency_key == key)
                 .values(status=status, vendor=vendor, vendor_message_id=vendor_message_id)
             )
-
-    async def vendor_update(
-        self, vendor: str, vendor_message_id: str, status: str, at: datetime
-    ) -> dict[str, Any] | None:
-        """Apply a vendor's report about a message; returns the send's ids, or None if unknown."""
-        async with self._sessions.begin() as session:
-            row = (
-                (
-                    await session.execute(
-                        select(sends).where(
-                            and_(
-                                sends.c.vendor == vendor,
-                                sends.c.vendor_message_id == vendor_message_id,
-                            )
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            values: dict[str, Any] = {"status": status}
-            if status in ("opened", "clicked") and row["opened_at"] is None:
-                values["opened_at"] = at
-            await session.execute(
-                update(sends)
-                .where(sends.c.idempotency_key == row["idempotency_key"])
-                .values(**values)
-            )
-            return dict(row)
 
 
 def normalise(address: str) -> str:
