@@ -55,6 +55,9 @@ with workflow.unsafe.imports_passed_through():
 In = TypeVar("In")
 Out = TypeVar("Out")
 
+# workflow.patched ids: runs started before a change keep the old path on replay.
+EARLY_EVENTS_PATCH = "wait-for-event-sees-events-from-the-step-before"
+
 
 class _Exited(Exception):
     def __init__(self, reason: str) -> None:
@@ -117,7 +120,8 @@ class JourneyWorkflow:
                 node = request.definition.node(self._state.node_id)
                 entered = workflow.now()
                 current = (node.id, entered)
-                await self._drain()
+                if not self._keeps_earlier_events(node):
+                    await self._drain()
                 outcome, following = await self._visit(node)
                 self._state.steps.append(Step(node_id=node.id, entered_at=entered, outcome=outcome))
                 if following is None:
@@ -145,6 +149,17 @@ class JourneyWorkflow:
             ),
         )
         return self._state
+
+    @staticmethod
+    def _keeps_earlier_events(node: Node) -> bool:
+        """Whether a wait-for-event may take events that arrived while the step before it ran.
+
+        Before this patch, entering any node set aside every event that had arrived, so an open
+        or an in-app read landing while the email or card was still being sent never reached
+        the wait for it, and the wait timed out. Now a wait-for-event sees them (exit criteria
+        still apply to them first); events from before the previous step are still set aside
+        when that step is entered."""
+        return isinstance(node, WaitForEventNode) and workflow.patched(EARLY_EVENTS_PATCH)
 
     async def _visit(self, node: Node) -> tuple[str, str | None]:
         """Run one node; returns how it went and the next node (None: the journey is over)."""

@@ -295,6 +295,39 @@ async def wait_for_event_received(kit: Journeys) -> Handle:
 
 
 @scenario()
+async def open_during_the_send_reaches_the_wait(kit: Journeys) -> Handle:
+    """A welcome email, then a wait for its open. SendGrid takes the email and answers late;
+    the open arrives while the send activity still runs and is taken by the wait (the patch
+    "wait-for-event-sees-events-from-the-step-before"). Whole run."""
+    journey = await kit.publish(
+        {
+            "name": "Welcome, then watch for the open",
+            "trigger": {"type": "event", "event": "signed_up"},
+            "start": "hello",
+            "nodes": [
+                {"id": "hello", "type": "action", "channel": "email",
+                 "template": {"subject": "Welcome", "body": "Hi"}, "next": "opened"},
+                {"id": "opened", "type": "wait_for_event", "event": "email_open",
+                 "timeout": "P1D", "on_event": "read", "on_timeout": "unread"},
+                {"id": "read", "type": "exit"},
+                {"id": "unread", "type": "exit"},
+            ],
+        }
+    )  # fmt: skip
+    await kit.customer("olga")
+    kit.sendgrid.fail_next(1, hold_s=3.0)
+    await kit.ingest("olga", "signed_up")
+    async with asyncio.timeout(30):
+        while not kit.emails_to("olga@example.com"):
+            await asyncio.sleep(0.05)
+    await kit.ingest("olga", "email_open")
+    state = await kit.finished(journey, "olga")
+    expect(nodes(state) == ["hello", "opened", "read"], f"{state}")
+    expect(state.steps[1].outcome == "event", f"wait: {state.steps[1]}")
+    return kit.run(journey, "olga")
+
+
+@scenario()
 async def still_waiting_for_an_event(kit: Journeys) -> Handle:
     """The shipping journey with only the event that fails the condition: recorded while the
     run still waits, six days of its window left."""

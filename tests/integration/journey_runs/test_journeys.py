@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -179,3 +180,39 @@ async def test_an_edited_journey_leaves_customers_on_their_version(kit: Journeys
     await kit.finished(journey, "late")
     assert [m["subject"] for m in kit.emails_to("early@example.com")] == ["first version"]
     assert [m["subject"] for m in kit.emails_to("late@example.com")] == ["second version"]
+
+
+async def test_an_open_while_the_email_is_still_sending_reaches_the_wait_for_it(
+    kit: Journeys,
+) -> None:
+    journey = await kit.publish(
+        {
+            "name": "Welcome, then watch for the open",
+            "trigger": {"type": "event", "event": "signed_up"},
+            "start": "hello",
+            "nodes": [
+                {"id": "hello", "type": "action", "channel": "email",
+                 "template": {"subject": "Welcome", "body": "Hi"}, "next": "opened"},
+                {"id": "opened", "type": "wait_for_event", "event": "email_open",
+                 "timeout": "P1D", "on_event": "read", "on_timeout": "unread"},
+                {"id": "read", "type": "exit"},
+                {"id": "unread", "type": "exit"},
+            ],
+        }
+    )  # fmt: skip
+    await kit.customer("olga")
+    # SendGrid takes the email at once and answers late: the open arrives while the send
+    # activity is still running, before the workflow reaches the wait.
+    kit.sendgrid.fail_next(1, hold_s=3.0)
+
+    await kit.ingest("olga", "signed_up")
+    async with asyncio.timeout(30):
+        while not kit.emails_to("olga@example.com"):
+            await asyncio.sleep(0.05)
+    await kit.ingest("olga", "email_open")
+    state = await kit.finished(journey, "olga")
+
+    assert [(step.node_id, step.outcome) for step in state.steps][1:] == [
+        ("opened", "event"),
+        ("read", "exit"),
+    ]
