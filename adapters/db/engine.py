@@ -121,6 +121,31 @@ def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class WriteOutsideTransactionError(RuntimeError):
+    """A write on SQLite outside ``Database.async_session.begin()``."""
+
+
+def _refuse_stray_writes(
+    conn: Connection,
+    _cursor: Any,
+    statement: str,
+    _parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    """Outside ``begin()`` no transaction is open (``_no_driver_begin``), so a write there would
+    commit statement by statement, and skip the writers' queue: refuse it loudly instead."""
+    if conn.get_execution_options().get(_SQLITE_WRITER):
+        return
+    if statement.lstrip().split(None, 1)[0].upper() in _WRITE_VERBS:
+        raise WriteOutsideTransactionError(
+            "SQLite writes go through Database.async_session.begin(): " + statement[:80]
+        )
+
+
 async def holds_write_lock(session: AsyncSession) -> bool:
     """Whether ``session``'s SQLite transaction began holding the write lock (a session from
     ``Database.async_session.begin()``): nothing more to do to have the database to itself."""
@@ -282,6 +307,7 @@ class Database:
             event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
             event.listen(engine.sync_engine, "connect", _no_driver_begin)
             event.listen(engine.sync_engine, "begin", _begin)
+            event.listen(engine.sync_engine, "before_cursor_execute", _refuse_stray_writes)
         return engine
 
     @cached_property

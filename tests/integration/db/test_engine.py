@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db import Backend, Database, upgrade
+from adapters.db.engine import WriteOutsideTransactionError
 
 EXPECTED_PRAGMAS = {
     "journal_mode": "wal",
@@ -59,8 +60,8 @@ async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
     db = Database(url)
     try:
         with pytest.raises(IntegrityError):
-            async with db.async_engine.begin() as conn:
-                await conn.execute(
+            async with db.async_session.begin() as session:
+                await session.execute(
                     text(
                         "INSERT INTO user_profiles (tenant_id, user_id, interests, segments, "
                         "consent, timezone, updated_at) VALUES ('missing', 'u', '{}', '[]', "
@@ -93,3 +94,19 @@ async def test_postgres_sessions_have_a_statement_timeout(postgres_server: str) 
     finally:
         await db.dispose()
     assert timeout == "2500ms"
+
+
+async def test_sqlite_refuses_a_write_outside_a_transaction(tmp_path: Path) -> None:
+    # Outside async_session.begin() nothing opens a transaction on SQLite: a write there would
+    # commit statement by statement and skip the writers' queue.
+    url = f"sqlite:///{tmp_path / 'campaign.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with pytest.raises(WriteOutsideTransactionError):
+            async with db.async_session() as session:
+                await session.execute(text("DELETE FROM user_profiles"))
+        async with db.async_session() as session:
+            assert (await session.execute(text("SELECT count(*) FROM user_profiles"))).scalar() == 0
+    finally:
+        await db.dispose()
