@@ -62,7 +62,7 @@ from domain.journey_runs import JourneyRunState
 from temporal import search_attributes
 from temporal.converter import DATA_CONVERTER
 from temporal.dev_server import find_binary
-from tests.integration.journey_runs.conftest import Journeys
+from tests.integration.journey_runs.conftest import Journeys, welcome_watching_the_open
 from tests.support.temporal import running_worker, time_skipping_server
 from tests.support.vendors import SendGridStandIn, TwilioStandIn
 from workers.triggers import TriggerEvaluator
@@ -299,28 +299,9 @@ async def open_during_the_send_reaches_the_wait(kit: Journeys) -> Handle:
     """A welcome email, then a wait for its open. SendGrid takes the email and answers late;
     the open arrives while the send activity still runs and is taken by the wait (the patch
     "wait-for-event-sees-events-from-the-step-before"). Whole run."""
-    journey = await kit.publish(
-        {
-            "name": "Welcome, then watch for the open",
-            "trigger": {"type": "event", "event": "signed_up"},
-            "start": "hello",
-            "nodes": [
-                {"id": "hello", "type": "action", "channel": "email",
-                 "template": {"subject": "Welcome", "body": "Hi"}, "next": "opened"},
-                {"id": "opened", "type": "wait_for_event", "event": "email_open",
-                 "timeout": "P1D", "on_event": "read", "on_timeout": "unread"},
-                {"id": "read", "type": "exit"},
-                {"id": "unread", "type": "exit"},
-            ],
-        }
-    )  # fmt: skip
+    journey = await kit.publish(welcome_watching_the_open())
     await kit.customer("olga")
-    kit.sendgrid.fail_next(1, hold_s=3.0)
-    await kit.ingest("olga", "signed_up")
-    async with asyncio.timeout(30):
-        while not kit.emails_to("olga@example.com"):
-            await asyncio.sleep(0.05)
-    await kit.ingest("olga", "email_open")
+    await kit.open_during_the_send("olga")
     state = await kit.finished(journey, "olga")
     expect(nodes(state) == ["hello", "opened", "read"], f"{state}")
     expect(state.steps[1].outcome == "event", f"wait: {state.steps[1]}")

@@ -4,6 +4,7 @@ behind the real channel adapters."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -43,6 +44,23 @@ from workflows.journey import JourneyWorkflow
 
 SENDGRID_KEY = "SG.journey-tests"
 NO_QUIET_HOURS = DeliveryPolicy(quiet_start=None, quiet_end=None)
+
+
+def welcome_watching_the_open() -> dict[str, Any]:
+    """A welcome email, then a day's wait for its open."""
+    return {
+        "name": "Welcome, then watch for the open",
+        "trigger": {"type": "event", "event": "signed_up"},
+        "start": "hello",
+        "nodes": [
+            {"id": "hello", "type": "action", "channel": "email",
+             "template": {"subject": "Welcome", "body": "Hi"}, "next": "opened"},
+            {"id": "opened", "type": "wait_for_event", "event": "email_open",
+             "timeout": "P1D", "on_event": "read", "on_timeout": "unread"},
+            {"id": "read", "type": "exit"},
+            {"id": "unread", "type": "exit"},
+        ],
+    }  # fmt: skip
 
 
 @dataclass
@@ -105,6 +123,17 @@ class Journeys:
     async def finished(self, journey_id: str, customer_id: str) -> JourneyRunState:
         """The customer's run through the journey, once it ends (time skips meanwhile)."""
         return await outcome(self.env, self.run(journey_id, customer_id))
+
+    async def open_during_the_send(self, customer_id: str) -> None:
+        """``signed_up`` for a customer of ``welcome_watching_the_open``, then ``email_open``
+        while the welcome email's send activity still runs: SendGrid takes the email at once
+        and holds its answer back."""
+        self.sendgrid.fail_next(1, hold_s=3.0)
+        await self.ingest(customer_id, "signed_up")
+        async with asyncio.timeout(30):
+            while not self.emails_to(f"{customer_id}@example.com"):
+                await asyncio.sleep(0.05)
+        await self.ingest(customer_id, "email_open")
 
     def emails_to(self, address: str) -> list[dict[str, Any]]:
         return [
