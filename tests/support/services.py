@@ -67,6 +67,9 @@ NATS = Service(
 )
 POSTGRES = Service("postgres", 5432, ())
 
+# The relational backends every repository test runs on.
+BACKENDS = ["sqlite", "postgresql"]
+
 
 def answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:

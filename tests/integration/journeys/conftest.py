@@ -10,13 +10,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from adapters.db import Database, TenantRepository, upgrade
+from adapters.db import Database, TenantRepository
 from adapters.db.journeys import (
     CustomerEventRepository,
     CustomerProfiles,
@@ -26,7 +24,6 @@ from adapters.db.journeys import (
 from domain.journeys import JourneyDefinition
 from tests.support.temporal import local_env, time_skipping_env  # noqa: F401
 
-BACKENDS = ["sqlite", "postgresql"]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -43,24 +40,6 @@ def definition(**overrides: Any) -> JourneyDefinition:
     }
     document.update(overrides)
     return JourneyDefinition.model_validate(document)
-
-
-@pytest.fixture(scope="session")
-def journeys_postgres_url(postgres_server: str) -> str:
-    upgrade(postgres_server)
-    return postgres_server
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db' / 'campaign.db'}"
-        upgrade(url)
-        return url
-    url = request.getfixturevalue("journeys_postgres_url")
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("TRUNCATE tenants CASCADE")
-    return str(url)
 
 
 @dataclass
