@@ -63,7 +63,6 @@ T = TypeVar("T")
 CHANNEL_OF = {Vendor.SENDGRID: Channel.EMAIL, Vendor.TWILIO: Channel.SMS}
 # A "blocked" bounce is the receiving server refusing for now: try the address again later.
 TEMPORARY_SUPPRESSION = timedelta(days=1)
-REASON_LENGTH = 32
 # Stripe object fields a journey may branch on; the rest (names, addresses, cards) stays out.
 _STRIPE_PROPERTIES = ("id", "object", "amount", "amount_total", "amount_paid", "currency", "status")
 
@@ -186,7 +185,7 @@ class WebhookServices:
         else:
             tenants = await self.webhooks.tenants_on_platform_account(event.vendor.value)
         cause = event.keyword.value.upper() if event.keyword is not None else event.kind
-        reason = f"{event.vendor.value} {cause}"[:REASON_LENGTH]
+        reason = f"{event.vendor.value} {cause}"
         for tenant_id in tenants:
             if suppression is Suppression.LIFT:
                 await self.delivery.lift(tenant_id, channel, address)

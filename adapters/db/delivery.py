@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db import statements
 from adapters.db.repositories import Sessions, _dialect
 from adapters.db.tables import (
+    CODE_LENGTH,
     message_sends_table,
     suppressions_table,
     tenant_channel_settings_table,
@@ -117,7 +118,9 @@ class DeliveryRepository:
                         "tenant_id": tenant_id,
                         "channel": channel.value,
                         "address": normalise(address),
-                        "reason": reason,
+                        # Callers say why in words (a vendor's refusal, a keyword); the
+                        # column keeps a code-sized summary of it.
+                        "reason": reason[:CODE_LENGTH],
                         "created_at": datetime.now(UTC),
                         "expires_at": expires_at,
                     },
