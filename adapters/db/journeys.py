@@ -34,6 +34,7 @@ from adapters.db.convert import profile_from_row, profile_values
 from adapters.db.engine import holds_write_lock
 from adapters.db.repositories import Sessions, _dialect
 from adapters.db.tables import (
+    NAME_LENGTH,
     customer_events_table,
     journey_entries_table,
     journey_versions_table,
@@ -577,7 +578,7 @@ class EntryRepository:
             result = await session.execute(
                 update(entries)
                 .where(entries.c.id == entry_id, entries.c.exited_at.is_(None))
-                .values(exited_at=at, exit_reason=reason[:200])
+                .values(exited_at=at, exit_reason=reason[:NAME_LENGTH])
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
