@@ -82,6 +82,13 @@ class InferenceSettings(BaseModel):
 class AnalyticsSettings(BaseModel):
     batch_size: int = Field(default=500, gt=0)
     flush_interval_s: float = Field(default=5.0, gt=0)
+    min_insert_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="inserts at least this far apart; faster than batch_size events in that "
+        "time, batches grow instead (ClickHouse pays per insert, in parts to merge)",
+    )
+    max_insert_rows: int = Field(default=50_000, gt=0, description="events per insert at most")
     queue_max: int = Field(default=200_000, gt=0)
     stream: str = Field(default="analytics", description="JetStream stream (cluster mode)")
     subject: str = Field(default="analytics.events", description="its subject")

@@ -513,6 +513,8 @@ class Runtime:
                 settings.analytics.batch_size,
                 settings.analytics.flush_interval_s,
                 settings.analytics.queue_max,
+                min_insert_interval_s=settings.analytics.min_insert_interval_s,
+                max_insert_rows=settings.analytics.max_insert_rows,
             )
             batcher.start()
             self._stack.push_async_callback(batcher.stop)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from adapters.analytics import AnalyticsBatcher, ChdbStore
 from adapters.analytics.schema import DEFAULT_DATABASE, create_table_sql
+from domain.analytics import AnalyticsEvent
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
     batched,
@@ -34,16 +38,78 @@ async def test_full_batches_are_written_without_waiting_for_the_interval(
     batcher = AnalyticsBatcher(chdb_store, batch_size=10, flush_interval_s=NEVER_S, queue_max=1000)
     batcher.start()
     before = batched()
-    for i in range(25):
+    for i in range(5):
+        batcher.emit(make_event(i))
+    await asyncio.sleep(0.1)
+
+    # Short of a batch: it waits for the timer (or stop), not written in a batch of 5.
+    assert (row_count(chdb_store), batcher.pending) == (0, 5)
+
+    for i in range(5, 25):
+        batcher.emit(make_event(i))
+    # Rows show before the writer task, back from its thread, has counted them.
+    await eventually(lambda: row_count(chdb_store) == 25 and batched() - before == 25)
+    await batcher.stop()
+
+
+class RecordingStore(ChdbStore):
+    """The real store, remembering how many events each insert carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.inserts: list[int] = []
+
+    def insert(self, events: Sequence[AnalyticsEvent]) -> None:
+        super().insert(events)
+        self.inserts.append(len(events))
+
+
+@pytest.fixture
+def recording_store(chdb_path: Path) -> Iterator[RecordingStore]:
+    store = RecordingStore(chdb_path)
+    yield store
+    store.close()
+
+
+async def test_inserts_keep_their_interval_and_batches_grow_meanwhile(
+    recording_store: RecordingStore,
+) -> None:
+    batcher = AnalyticsBatcher(
+        recording_store,
+        batch_size=10,
+        flush_interval_s=NEVER_S,
+        queue_max=1000,
+        min_insert_interval_s=NEVER_S,
+    )
+    batcher.start()
+    for i in range(10):
+        batcher.emit(make_event(i))
+    await eventually(lambda: recording_store.inserts == [10])
+
+    for i in range(10, 45):
+        batcher.emit(make_event(i))
+    await asyncio.sleep(0.2)
+    assert (recording_store.inserts, batcher.pending) == ([10], 35)
+
+    # Stopping does not wait out the interval: what grew meanwhile goes in one insert.
+    await batcher.stop()
+    assert recording_store.inserts == [10, 35]
+    assert row_count(recording_store) == 45
+
+
+async def test_an_insert_carries_at_most_max_insert_rows(
+    recording_store: RecordingStore,
+) -> None:
+    batcher = AnalyticsBatcher(
+        recording_store, batch_size=10, flush_interval_s=NEVER_S, queue_max=1000, max_insert_rows=15
+    )
+    batcher.start()
+    for i in range(40):
         batcher.emit(make_event(i))
 
-    # Rows show before the writer task, back from its thread, has counted them.
-    await eventually(lambda: row_count(chdb_store) == 20 and batched() - before == 20)
-
-    # The partial batch waits for the timer (or stop), not written in a batch of 5.
-    assert batcher.pending == 5
+    await eventually(lambda: row_count(recording_store) == 40)
     await batcher.stop()
-    assert row_count(chdb_store) == 25
+    assert recording_store.inserts == [15, 15, 10]
 
 
 async def test_partial_batch_is_written_when_the_interval_passes(chdb_store: ChdbStore) -> None:
@@ -164,3 +230,7 @@ async def test_stop_gives_up_and_counts_when_the_store_stays_down(
 def test_non_positive_sizes_are_refused(chdb_store: ChdbStore) -> None:
     with pytest.raises(ValueError, match="positive"):
         AnalyticsBatcher(chdb_store, batch_size=0, flush_interval_s=1.0, queue_max=10)
+    with pytest.raises(ValueError, match="max_insert_rows"):
+        AnalyticsBatcher(
+            chdb_store, batch_size=10, flush_interval_s=1.0, queue_max=10, max_insert_rows=5
+        )
