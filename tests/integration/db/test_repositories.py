@@ -261,6 +261,26 @@ async def test_load_profiles_returns_only_asked_tenants_in_one_query(database: D
     assert len(seen) == 1
 
 
+# Inline reads are SQLite's only (the bid path in embedded mode).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_inline_sqlite_reads_load_what_the_session_loads(database: Database) -> None:
+    tenants = TenantRepository(database.async_session)
+    a, b = [await tenants.ensure(name) for name in ("a", "b")]
+    written = [
+        make_profile(a.id, "user-1", traits={"email": "u@example.com", "visits": [1, 2]}),
+        make_profile(b.id, "user-1", loyalty_tier=None, interests={}, segments=[]),
+    ]
+    await ProfileRepository(database.async_session).upsert_many(written)
+    inline = ProfileRepository(database.async_session, inline_engine=database.sync_engine)
+    asked = [a.id, b.id, new_id()]
+
+    loaded = await inline.load_profiles("user-1", asked)
+
+    assert loaded == await ProfileRepository(database.async_session).load_profiles("user-1", asked)
+    assert loaded == {profile.tenant_id: profile for profile in written}
+    assert await inline.load_profiles("user-2", asked) == {}
+
+
 async def test_load_profiles_skips_the_database_when_no_tenant_is_asked(
     database: Database,
 ) -> None:
