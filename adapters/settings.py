@@ -83,7 +83,7 @@ class AnalyticsSettings(BaseModel):
     batch_size: int = Field(default=500, gt=0)
     flush_interval_s: float = Field(default=5.0, gt=0)
     min_insert_interval_s: float = Field(
-        default=1.0,
+        default=5.0,
         ge=0,
         description="inserts at least this far apart; faster than batch_size events in that "
         "time, batches grow instead (ClickHouse pays per insert, in parts to merge)",

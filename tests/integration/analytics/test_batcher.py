@@ -97,6 +97,28 @@ async def test_inserts_keep_their_interval_and_batches_grow_meanwhile(
     assert row_count(recording_store) == 45
 
 
+async def test_the_timer_writes_at_its_pace_whatever_the_insert_interval(
+    recording_store: RecordingStore,
+) -> None:
+    batcher = AnalyticsBatcher(
+        recording_store,
+        batch_size=10,
+        flush_interval_s=0.05,
+        queue_max=1000,
+        min_insert_interval_s=NEVER_S,
+    )
+    batcher.start()
+    for i in range(10):
+        batcher.emit(make_event(i))
+    await eventually(lambda: recording_store.inserts == [10])
+
+    for i in range(10, 13):
+        batcher.emit(make_event(i))
+
+    await eventually(lambda: recording_store.inserts == [10, 3])
+    await batcher.stop()
+
+
 async def test_an_insert_carries_at_most_max_insert_rows(
     recording_store: RecordingStore,
 ) -> None:
