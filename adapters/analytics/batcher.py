@@ -133,7 +133,8 @@ class AnalyticsBatcher:
                 logger.exception("analytics: batcher flush failed")
             if ticked:
                 next_tick = loop.time() + self._flush_interval_s
-        await self._flush(partial=True)
+        while self._buffer and not self._abandon.is_set():
+            await self._flush(partial=True)
         self._buffer.discard_all("at shutdown")
 
     async def _hold_off(self, loop: asyncio.AbstractEventLoop, next_tick: float) -> None:
@@ -146,12 +147,23 @@ class AnalyticsBatcher:
                 await asyncio.wait_for(self._stopping.wait(), remaining)
 
     async def _flush(self, *, partial: bool) -> None:
+        """Write what is waiting now: everything for the timer (``partial``), one batch for a
+        size wake. Events that arrive during these inserts wait for the next pass: under
+        steady load a pass that chased them would never end, writing a small insert each
+        time one returned."""
         loop = asyncio.get_running_loop()
-        while self._buffer and (partial or len(self._buffer) >= self._batch_size):
-            if self._abandon.is_set():
+        due = len(self._buffer)
+        if not partial:
+            if due < self._batch_size:
                 return
+            due = min(due, self._max_insert_rows)
+        while due > 0 and not self._abandon.is_set():
+            batch = self._buffer.take(min(due, self._max_insert_rows))
+            if not batch:  # dropped meanwhile to make room (DropOldestBuffer)
+                return
+            due -= len(batch)
             self._last_insert = loop.time()
-            await self._write(self._buffer.take(self._max_insert_rows))
+            await self._write(batch)
 
     async def _write(self, batch: Sequence[AnalyticsEvent]) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,13 +54,19 @@ async def test_full_batches_are_written_without_waiting_for_the_interval(
 
 
 class RecordingStore(ChdbStore):
-    """The real store, remembering how many events each insert carried."""
+    """The real store, remembering how many events each insert carried; ``hold`` keeps an
+    insert in flight (on its worker thread) until released."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.inserts: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.inserting = threading.Event()
 
     def insert(self, events: Sequence[AnalyticsEvent]) -> None:
+        self.inserting.set()
+        self.hold.wait()
         super().insert(events)
         self.inserts.append(len(events))
 
@@ -95,6 +102,33 @@ async def test_inserts_keep_their_interval_and_batches_grow_meanwhile(
     await batcher.stop()
     assert recording_store.inserts == [10, 35]
     assert row_count(recording_store) == 45
+
+
+async def test_events_arriving_during_an_insert_wait_out_the_interval(
+    recording_store: RecordingStore,
+) -> None:
+    batcher = AnalyticsBatcher(
+        recording_store,
+        batch_size=10,
+        flush_interval_s=NEVER_S,
+        queue_max=1000,
+        min_insert_interval_s=NEVER_S,
+    )
+    batcher.start()
+    recording_store.hold.clear()
+    for i in range(10):
+        batcher.emit(make_event(i))
+    await eventually(recording_store.inserting.is_set)
+
+    for i in range(10, 30):  # a full batch more while the first is being written
+        batcher.emit(make_event(i))
+    recording_store.hold.set()
+    await eventually(lambda: recording_store.inserts == [10])
+    await asyncio.sleep(0.2)
+
+    assert (recording_store.inserts, batcher.pending) == ([10], 20)
+    await batcher.stop()
+    assert recording_store.inserts == [10, 20]
 
 
 async def test_the_timer_writes_at_its_pace_whatever_the_insert_interval(
