@@ -63,7 +63,13 @@ class ChdbStore:
     """
 
     def __init__(self, path: Path, *, database: str = DEFAULT_DATABASE) -> None:
-        self._insert_prefix = f"{insert_statement(database)} SETTINGS insert_deduplication_token = "
+        # The engine runs inside a bid-serving process: its insert threads take the lowest
+        # priority (nice 19), so the bids on the same core go first. Under wrk at 80 % of the
+        # peak rate this took p99 from 9-11 ms to 7-8 ms in `up`.
+        self._insert_prefix = (
+            f"{insert_statement(database)} "
+            "SETTINGS os_thread_priority = 19, insert_deduplication_token = "
+        )
         self._stored_ids_sql = stored_event_ids_sql(database)
         path.mkdir(parents=True, exist_ok=True)
         # chdb sessions are thread-safe, but inserts come from worker threads while reports and
