@@ -31,10 +31,14 @@ from tenacity import (
 
 from adapters import metrics
 from adapters.analytics.buffer import DropOldestBuffer
+from adapters.analytics.schema import BatchEncoder, EncodedBatch
 from adapters.analytics.store import AnalyticsStore
 from domain.analytics import AnalyticsEvent
 
 logger = logging.getLogger(__name__)
+
+# Events encoded per turn of the event loop: about half a millisecond of work.
+ENCODE_SLICE = 500
 
 
 class AnalyticsBatcher:
@@ -165,7 +169,8 @@ class AnalyticsBatcher:
             self._last_insert = loop.time()
             await self._write(batch)
 
-    async def _write(self, batch: Sequence[AnalyticsEvent]) -> None:
+    async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
+        batch = await self._encode(events)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(Exception),
@@ -178,12 +183,22 @@ class AnalyticsBatcher:
                 reraise=True,
             ):
                 with attempt:
-                    await asyncio.to_thread(self._store.insert, batch)
+                    await asyncio.to_thread(self._store.insert_encoded, batch)
         except Exception:
-            metrics.analytics_events_dropped.inc(len(batch))
-            logger.exception("analytics: gave up on a batch of %d events", len(batch))
+            metrics.analytics_events_dropped.inc(batch.count)
+            logger.exception("analytics: gave up on a batch of %d events", batch.count)
             return
-        metrics.analytics_events_batched.inc(len(batch))
+        metrics.analytics_events_batched.inc(batch.count)
+
+    @staticmethod
+    async def _encode(events: Sequence[AnalyticsEvent]) -> EncodedBatch:
+        """Encoded here, a slice between bids: on the insert's worker thread the encoding held
+        the interpreter for tens of milliseconds a batch, and every bid waited it out."""
+        encoder = BatchEncoder()
+        for start in range(0, len(events), ENCODE_SLICE):
+            encoder.add(events[start : start + ENCODE_SLICE])
+            await asyncio.sleep(0)
+        return encoder.finish()
 
     def _should_give_up(self, retry_state: RetryCallState) -> bool:
         return self._abandon.is_set()

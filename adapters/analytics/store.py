@@ -23,8 +23,8 @@ from adapters.analytics.schema import (
     COLUMNS,
     DEFAULT_DATABASE,
     INSERT_FORMAT,
-    deduplication_token,
-    encode_batch,
+    EncodedBatch,
+    encode,
     insert_statement,
     qualified_table,
     stored_event_ids_params,
@@ -44,6 +44,10 @@ class AnalyticsStore(Protocol):
     """
 
     def insert(self, events: Sequence[AnalyticsEvent]) -> None: ...
+
+    def insert_encoded(self, batch: EncodedBatch) -> None:
+        """``insert`` of a batch already encoded (and, once encoded, retried as it is)."""
+        ...
 
     def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
         """The ids among ``events`` that already have a row."""
@@ -90,19 +94,22 @@ class ChdbStore:
             raise AnalyticsStoreError(f"cannot create the analytics table: {exc}") from exc
 
     def insert(self, events: Sequence[AnalyticsEvent]) -> None:
-        if not events:
+        if events:
+            self.insert_encoded(encode(events))
+
+    def insert_encoded(self, batch: EncodedBatch) -> None:
+        if not batch.count:
             return
-        payload = encode_batch(events)
-        statement = f"{self._insert_prefix}'{deduplication_token(events)}'"
+        statement = f"{self._insert_prefix}'{batch.token}'"
         with self._lock:
             session = self._open_session()
             try:
                 # The payload goes to the engine as bytes, without a SQL string built around it.
                 with session.send_insert(statement, INSERT_FORMAT) as inserter:
-                    inserter.append(payload)
+                    inserter.append(batch.payload)
                     inserter.finish()
             except RuntimeError as exc:
-                raise AnalyticsStoreError(f"chdb insert of {len(events)} events: {exc}") from exc
+                raise AnalyticsStoreError(f"chdb insert of {batch.count} events: {exc}") from exc
 
     def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
         if not events:
@@ -186,7 +193,11 @@ class ClickHouseHttpStore:
             raise AnalyticsStoreError(f"cannot create the analytics table: {exc}") from exc
 
     def insert(self, events: Sequence[AnalyticsEvent]) -> None:
-        if not events:
+        if events:
+            self.insert_encoded(encode(events))
+
+    def insert_encoded(self, batch: EncodedBatch) -> None:
+        if not batch.count:
             return
         try:
             # No lock: without a server session clickhouse-connect's client takes concurrent
@@ -194,12 +205,12 @@ class ClickHouseHttpStore:
             self._client.raw_insert(
                 self._table,
                 column_names=COLUMNS,
-                insert_block=encode_batch(events),
+                insert_block=batch.payload,
                 fmt=INSERT_FORMAT,
-                settings={"insert_deduplication_token": deduplication_token(events)},
+                settings={"insert_deduplication_token": batch.token},
             )
         except self._errors as exc:
-            raise AnalyticsStoreError(f"ClickHouse insert of {len(events)} events: {exc}") from exc
+            raise AnalyticsStoreError(f"ClickHouse insert of {batch.count} events: {exc}") from exc
 
     def stored_event_ids(self, events: Sequence[AnalyticsEvent]) -> set[str]:
         if not events:

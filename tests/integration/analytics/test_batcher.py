@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapters.analytics import AnalyticsBatcher, ChdbStore
-from adapters.analytics.schema import DEFAULT_DATABASE, create_table_sql
-from domain.analytics import AnalyticsEvent
+from adapters.analytics.schema import DEFAULT_DATABASE, EncodedBatch, create_table_sql
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
     batched,
@@ -64,11 +63,11 @@ class RecordingStore(ChdbStore):
         self.hold.set()
         self.inserting = threading.Event()
 
-    def insert(self, events: Sequence[AnalyticsEvent]) -> None:
+    def insert_encoded(self, batch: EncodedBatch) -> None:
         self.inserting.set()
         self.hold.wait()
-        super().insert(events)
-        self.inserts.append(len(events))
+        super().insert_encoded(batch)
+        self.inserts.append(batch.count)
 
 
 @pytest.fixture

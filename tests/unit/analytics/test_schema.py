@@ -9,9 +9,11 @@ import pytest
 
 from adapters.analytics.schema import (
     COLUMNS,
+    BatchEncoder,
     create_database_sql,
     create_table_sql,
     deduplication_token,
+    encode,
     encode_batch,
     epoch_seconds,
     insert_statement,
@@ -109,6 +111,22 @@ def test_deduplication_token_follows_the_batch_and_its_order() -> None:
     assert deduplication_token([first, second]) == deduplication_token([first, second])
     assert deduplication_token([first, second]) != deduplication_token([second, first])
     assert deduplication_token([first]) != deduplication_token([first, second])
+
+
+def test_a_batch_encoded_in_slices_is_the_batch_encoded_at_once() -> None:
+    events = [event(f"e{i}", user_id=f"u{i}", metadata={"i": i}) for i in range(7)]
+    encoder = BatchEncoder()
+    for start in range(0, len(events), 3):
+        encoder.add(events[start : start + 3])
+
+    sliced = encoder.finish()
+
+    assert sliced == encode(events)
+    assert (sliced.payload, sliced.token, sliced.count) == (
+        encode_batch(events),
+        deduplication_token(events),
+        7,
+    )
 
 
 def test_stored_ids_lookup_is_bounded_by_the_events_types_and_times() -> None:
