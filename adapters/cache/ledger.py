@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from importlib import resources
 
+import orjson
 import redis.asyncio as aioredis
 
 from adapters.resilience import Guard
@@ -55,7 +56,23 @@ class RedisLedger:
     async def reserve(
         self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
     ) -> list[int | None]:
-        args: list[str | int] = [
+        candidates = orjson.dumps(
+            [
+                [
+                    (
+                        candidate.campaign_id,
+                        candidate.price_micros,
+                        candidate.cap_per_hour,
+                        candidate.cap_per_day,
+                        candidate.budget_micros,
+                        candidate.daily_budget_micros,
+                    )
+                    for candidate in slate
+                ]
+                for slate in slates
+            ]
+        )
+        args: list[str | int | bytes] = [
             self._prefix,
             "reserve",
             self._window,
@@ -63,21 +80,8 @@ class RedisLedger:
             hour_bucket(now),
             day_bucket(now),
             user_key or "",
-            len(slates),
+            candidates,
         ]
-        for slate in slates:
-            args.append(len(slate))
-            for candidate in slate:
-                args.extend(
-                    (
-                        candidate.campaign_id,
-                        candidate.price_micros,
-                        _optional(candidate.cap_per_hour),
-                        _optional(candidate.cap_per_day),
-                        candidate.budget_micros,
-                        _optional(candidate.daily_budget_micros),
-                    )
-                )
         taken = await self._guard.call(lambda: self._script(keys=[], args=args))
         return [index - 1 if index else None for index in taken]
 
