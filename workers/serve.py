@@ -32,6 +32,7 @@ from workers.temporal_worker import platform_worker
 log = logging.getLogger(__name__)
 
 GRACE_S = 5.0
+YOUNG_GENERATION = 20_000
 
 
 class _Server(uvicorn.Server):
@@ -160,6 +161,14 @@ async def _run_until_stopped(
             # process: keep it out of the collector's full passes, which otherwise walk it all
             # and stall the bid path for tens of milliseconds at a time.
             gc.freeze()
+            # A bid allocates hundreds of short-lived tracked objects (models, dicts, tasks);
+            # with the default young generation of 700 the collector ran every few bids and
+            # promoted live ones, which brought full collections (10+ ms pauses) every few
+            # seconds. Most objects die before 20,000 are allocated, so a young collection
+            # finds little and promotes little. Measured: the pipeline in-process 166-176 ->
+            # 157-162 µs of CPU a bid, full collections 32 -> 4 over 60,000 bids; `up` under
+            # wrk 260-266 -> 252-257 µs a bid, p99 at saturation 17 -> 14.5 ms.
+            gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
             for line in lines:
                 print(line, flush=True)
             print(f"campaign-express {role.value} running; Ctrl-C stops it", flush=True)
