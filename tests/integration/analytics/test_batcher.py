@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,17 +78,18 @@ def recording_store(chdb_path: Path) -> Iterator[RecordingStore]:
     store.close()
 
 
+def started_batcher(store: ChdbStore, **options: Any) -> AnalyticsBatcher:
+    """Batches of 10, no timer and no insert interval unless ``options`` say otherwise."""
+    settings: dict[str, Any] = {"batch_size": 10, "flush_interval_s": NEVER_S, "queue_max": 1000}
+    batcher = AnalyticsBatcher(store, **(settings | options))
+    batcher.start()
+    return batcher
+
+
 async def test_inserts_keep_their_interval_and_batches_grow_meanwhile(
     recording_store: RecordingStore,
 ) -> None:
-    batcher = AnalyticsBatcher(
-        recording_store,
-        batch_size=10,
-        flush_interval_s=NEVER_S,
-        queue_max=1000,
-        min_insert_interval_s=NEVER_S,
-    )
-    batcher.start()
+    batcher = started_batcher(recording_store, min_insert_interval_s=NEVER_S)
     for i in range(10):
         batcher.emit(make_event(i))
     await eventually(lambda: recording_store.inserts == [10])
@@ -106,14 +108,7 @@ async def test_inserts_keep_their_interval_and_batches_grow_meanwhile(
 async def test_events_arriving_during_an_insert_wait_out_the_interval(
     recording_store: RecordingStore,
 ) -> None:
-    batcher = AnalyticsBatcher(
-        recording_store,
-        batch_size=10,
-        flush_interval_s=NEVER_S,
-        queue_max=1000,
-        min_insert_interval_s=NEVER_S,
-    )
-    batcher.start()
+    batcher = started_batcher(recording_store, min_insert_interval_s=NEVER_S)
     recording_store.hold.clear()
     for i in range(10):
         batcher.emit(make_event(i))
@@ -133,14 +128,7 @@ async def test_events_arriving_during_an_insert_wait_out_the_interval(
 async def test_the_timer_writes_at_its_pace_whatever_the_insert_interval(
     recording_store: RecordingStore,
 ) -> None:
-    batcher = AnalyticsBatcher(
-        recording_store,
-        batch_size=10,
-        flush_interval_s=0.05,
-        queue_max=1000,
-        min_insert_interval_s=NEVER_S,
-    )
-    batcher.start()
+    batcher = started_batcher(recording_store, flush_interval_s=0.05, min_insert_interval_s=NEVER_S)
     for i in range(10):
         batcher.emit(make_event(i))
     await eventually(lambda: recording_store.inserts == [10])
@@ -155,10 +143,7 @@ async def test_the_timer_writes_at_its_pace_whatever_the_insert_interval(
 async def test_an_insert_carries_at_most_max_insert_rows(
     recording_store: RecordingStore,
 ) -> None:
-    batcher = AnalyticsBatcher(
-        recording_store, batch_size=10, flush_interval_s=NEVER_S, queue_max=1000, max_insert_rows=15
-    )
-    batcher.start()
+    batcher = started_batcher(recording_store, max_insert_rows=15)
     for i in range(40):
         batcher.emit(make_event(i))
 
