@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -135,12 +135,28 @@ class Slate:
     fx: NDArray[np.float64]
     floors: NDArray[np.float64]
     valid_until: datetime | None  # the next flight start or end that could change the list
+    tenants: tuple[str, ...]  # each candidate's tenant
+    tenant_set: frozenset[str]
+
+    def owners(self, picks: list[int] | slice) -> Sequence[str]:
+        """The tenant of each picked candidate."""
+        if isinstance(picks, slice):
+            return self.tenants[picks]
+        return [self.tenants[index] for index in picks]
+
+    def sole_owner(self, picks: list[int] | slice) -> str | None:
+        """The one tenant the picked candidates all belong to, if they do."""
+        if len(self.tenant_set) == 1:
+            return next(iter(self.tenant_set))
+        owners = set(self.owners(picks))
+        return owners.pop() if len(owners) == 1 else None
 
     @classmethod
     def of(
         cls, candidates: tuple[Candidate, ...], catalog: Catalog, valid_until: datetime | None
     ) -> Slate:
         offers = [candidate.offer for candidate in candidates]
+        tenants = tuple(offer.tenant_id for offer in offers)
         arrays = (
             catalog.offer_matrix[[offer.row for offer in offers]]
             if offers
@@ -153,7 +169,13 @@ class Slate:
         )
         for array in arrays:
             array.flags.writeable = False  # shared by every request of this shape
-        return cls(candidates, *arrays, valid_until=valid_until)
+        return cls(
+            candidates,
+            *arrays,
+            valid_until=valid_until,
+            tenants=tenants,
+            tenant_set=frozenset(tenants),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,6 +272,19 @@ async def test_each_imp_gets_its_best_bid(tmp_path: Path) -> None:
     assert {(b["impid"], b["cid"]) for b in bids} == {("a", banner.id), ("b", leaderboard.id)}
 
 
+async def test_an_imp_nobody_fills_does_not_cost_the_other_its_bid(tmp_path: Path) -> None:
+    campaign = make_campaign()
+    kit = build_pipeline([campaign], tmp_path)
+    imps = [
+        {"id": "a", "banner": {"w": 300, "h": 250}},
+        {"id": "b", "banner": {"w": 970, "h": 250}},
+    ]
+
+    bids = body(await bid(kit, imp=imps))["seatbid"][0]["bid"]
+
+    assert [(b["impid"], b["cid"]) for b in bids] == [("a", campaign.id)]
+
+
 async def test_video_imp_is_matched_on_mime_and_duration(tmp_path: Path) -> None:
     vast = '<VAST version="4.0"><Ad id="1"><InLine></InLine></Ad></VAST>'
     short = make_campaign(
