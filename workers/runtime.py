@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client as TemporalClient
 
@@ -545,7 +546,7 @@ class Runtime:
         async def build() -> CatalogHolder:
             database = await self.database()
             holder = CatalogHolder(
-                CampaignRepository(database.async_session),
+                CampaignRepository(database.async_session, inline_engine=_inline(database)),
                 default_seat=self.settings.bid.seat,
                 interval_s=self.settings.campaign_refresh_interval_s,
             )
@@ -583,9 +584,8 @@ class Runtime:
         async def build() -> TieredProfileStore:
             cache = self.settings.cache
             database = await self.database()
-            inline = database.sync_engine if database.backend is Backend.SQLITE else None
             store = TieredProfileStore(
-                ProfileRepository(database.async_session, inline_engine=inline),
+                ProfileRepository(database.async_session, inline_engine=_inline(database)),
                 l1_size=cache.profile_l1_size,
                 l1_ttl_s=cache.profile_l1_ttl_s,
                 source_guard=Guard(
@@ -704,3 +704,9 @@ class Runtime:
             dependency_checks=self.checks,
             liveness=liveness,
         )
+
+
+def _inline(database: Database) -> Engine | None:
+    """SQLite's engine, for the bid path's reads on the event loop's own thread (see
+    ``ProfileRepository``); None elsewhere, where the async driver does not hop threads."""
+    return database.sync_engine if database.backend is Backend.SQLITE else None

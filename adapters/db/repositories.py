@@ -108,10 +108,16 @@ class CampaignRecord:
 
 
 class CampaignRepository:
-    """Campaigns with their creatives. Every write moves the catalog revision."""
+    """Campaigns with their creatives. Every write moves the catalog revision.
 
-    def __init__(self, sessions: Sessions) -> None:
+    With ``inline_engine`` (SQLite), ``catalog_revision`` reads on the calling thread: bid
+    processes poll it twice a second, and through aiosqlite's worker thread each poll cost
+    GIL hand-offs that the busy event loop waited out (~1.4 % of a bid process's samples).
+    """
+
+    def __init__(self, sessions: Sessions, *, inline_engine: Engine | None = None) -> None:
         self._sessions = sessions
+        self._inline_engine = inline_engine
 
     async def list_live(self) -> list[Campaign]:
         """Live campaigns, seat resolved: the tenant's seat where the campaign names none."""
@@ -264,8 +270,13 @@ class CampaignRepository:
 
     async def catalog_revision(self) -> int:
         """A number that changes whenever any process writes a campaign or a creative."""
-        async with self._sessions() as session:
-            revision = (await session.execute(statements.select_catalog_revision())).scalar()
+        query = statements.select_catalog_revision()
+        if self._inline_engine is not None:
+            with self._inline_engine.connect() as connection:
+                revision = connection.execute(query).scalar()
+        else:
+            async with self._sessions() as session:
+                revision = (await session.execute(query)).scalar()
         if revision is None:
             raise statements.SchemaNotMigratedError("catalog_revision has no row")
         return revision

@@ -261,6 +261,18 @@ async def test_load_profiles_returns_only_asked_tenants_in_one_query(database: D
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_inline_catalog_revision_sees_session_writes(database: Database) -> None:
+    tenant = await TenantRepository(database.async_session).ensure("acme")
+    campaigns = CampaignRepository(database.async_session)
+    inline = CampaignRepository(database.async_session, inline_engine=database.sync_engine)
+    before = await inline.catalog_revision()
+
+    await campaigns.save(make_campaign(tenant.id))
+
+    assert await inline.catalog_revision() == before + 1 == await campaigns.catalog_revision()
+
+
 # Inline reads are SQLite's only (the bid path in embedded mode).
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_inline_sqlite_reads_load_what_the_session_loads(database: Database) -> None:
