@@ -12,14 +12,17 @@ one transaction and commits before returning. Errors::
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.db import statements
@@ -334,16 +337,25 @@ _PROFILE_JSON_COLUMNS = frozenset(
 
 
 def _read_profiles_inline(engine: Engine, user_id: str, tenant_ids: list[str]) -> list[Values]:
-    """The rows ``load_profiles`` wants, with JSON columns decoded as SQLAlchemy would."""
+    """The rows ``load_profiles`` wants, with JSON columns decoded as SQLAlchemy would (the
+    standard library's decoder: it reads NaN and big integers the way they were written).
+
+    Driver errors come out as SQLAlchemy's, like every other read: the profile source's guard
+    counts those as the database failing and the bid goes on without the profile.
+    """
     marks = ",".join("?" * len(tenant_ids))
     sql = (
         # Column and table names come from our own table definition; values are bound.
         f"SELECT {', '.join(_PROFILE_COLUMNS)} FROM {user_profiles_table.name} "  # noqa: S608
         f"WHERE user_id = ? AND tenant_id IN ({marks})"
     )
+    params = (user_id, *tenant_ids)
     connection = engine.raw_connection()
     try:
-        found = connection.cursor().execute(sql, (user_id, *tenant_ids)).fetchall()
+        with contextlib.closing(connection.cursor()) as cursor:
+            found = cursor.execute(sql, params).fetchall()
+    except sqlite3.Error as error:
+        raise OperationalError(sql, params, error) from error
     finally:
         connection.close()  # back to the pool
     rows: list[Values] = []
@@ -351,6 +363,6 @@ def _read_profiles_inline(engine: Engine, user_id: str, tenant_ids: list[str]) -
         row = dict(zip(_PROFILE_COLUMNS, values, strict=True))
         for name in _PROFILE_JSON_COLUMNS:
             if row[name] is not None:
-                row[name] = orjson.loads(row[name])
+                row[name] = json.loads(row[name])
         rows.append(row)
     return rows

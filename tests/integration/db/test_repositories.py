@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from adapters.db import (
     CampaignNotFoundError,
@@ -279,7 +279,8 @@ async def test_inline_sqlite_reads_load_what_the_session_loads(database: Databas
     tenants = TenantRepository(database.async_session)
     a, b = [await tenants.ensure(name) for name in ("a", "b")]
     written = [
-        make_profile(a.id, "user-1", traits={"email": "u@example.com", "visits": [1, 2]}),
+        # Values orjson would read differently from the standard decoder SQLAlchemy uses.
+        make_profile(a.id, "user-1", traits={"big": 10**30, "ratio": float("inf")}),
         make_profile(b.id, "user-1", loyalty_tier=None, interests={}, segments=[]),
     ]
     await ProfileRepository(database.async_session).upsert_many(written)
@@ -291,6 +292,16 @@ async def test_inline_sqlite_reads_load_what_the_session_loads(database: Databas
     assert loaded == await ProfileRepository(database.async_session).load_profiles("user-1", asked)
     assert loaded == {profile.tenant_id: profile for profile in written}
     assert await inline.load_profiles("user-2", asked) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_inline_read_failures_are_sqlalchemy_errors(database: Database) -> None:
+    async with database.async_session.begin() as session:
+        await session.execute(text("DROP TABLE user_profiles"))
+    inline = ProfileRepository(database.async_session, inline_engine=database.sync_engine)
+
+    with pytest.raises(SQLAlchemyError, match="no such table"):
+        await inline.load_profiles("user-1", [new_id()])
 
 
 async def test_load_profiles_skips_the_database_when_no_tenant_is_asked(
