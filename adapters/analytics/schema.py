@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,8 +160,16 @@ class BatchEncoder:
         _add_to_token(self._digest, events)
         self._count += len(events)
 
-    def finish(self) -> EncodedBatch:
-        return EncodedBatch(orjson.dumps(self._columns), self._digest.hexdigest(), self._count)
+    def columns(self) -> Iterator[bytes]:
+        """The payload's members, a column each, for a caller that yields between them."""
+        for name, values in self._columns.items():
+            yield b'"%s":%s' % (name.encode(), orjson.dumps(values))
+
+    def finish(self, columns: Iterable[bytes] | None = None) -> EncodedBatch:
+        """The batch, from ``columns()`` (or what a caller collected of it)."""
+        members = self.columns() if columns is None else columns
+        payload = b"{" + b",".join(members) + b"}"
+        return EncodedBatch(payload, self._digest.hexdigest(), self._count)
 
 
 def encode(events: Sequence[AnalyticsEvent]) -> EncodedBatch:
@@ -182,7 +190,7 @@ def deduplication_token(events: Sequence[AnalyticsEvent]) -> str:
     return digest.hexdigest()
 
 
-def _add_to_token(digest: Any, events: Sequence[AnalyticsEvent]) -> None:
+def _add_to_token(digest: hashlib.blake2b, events: Sequence[AnalyticsEvent]) -> None:
     for event in events:
         digest.update(event.event_id.encode())
         digest.update(b"\0")

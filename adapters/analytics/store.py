@@ -69,7 +69,9 @@ class ChdbStore:
     def __init__(self, path: Path, *, database: str = DEFAULT_DATABASE) -> None:
         # The engine runs inside a bid-serving process: its insert threads take the lowest
         # priority (nice 19), so the bids on the same core go first. Under wrk at 80 % of the
-        # peak rate this took p99 from 9-11 ms to 7-8 ms in `up`.
+        # peak rate this took p99 from 9-11 ms to 7-8 ms in `up`. ClickHouse leaves its pool
+        # threads at that priority afterwards, so reports queried here may run niced too: in
+        # this process they come second to bids anyway.
         self._insert_prefix = (
             f"{insert_statement(database)} "
             "SETTINGS os_thread_priority = 19, insert_deduplication_token = "

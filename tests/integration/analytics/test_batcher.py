@@ -75,6 +75,7 @@ class RecordingStore(ChdbStore):
 def recording_store(chdb_path: Path) -> Iterator[RecordingStore]:
     store = RecordingStore(chdb_path)
     yield store
+    store.hold.set()  # a test that failed while holding an insert must not hang the teardown
     store.close()
 
 
