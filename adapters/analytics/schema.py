@@ -178,11 +178,6 @@ def encode(events: Sequence[AnalyticsEvent]) -> EncodedBatch:
     return encoder.finish()
 
 
-def encode_batch(events: Sequence[AnalyticsEvent]) -> bytes:
-    """The batch as one ``INSERT_FORMAT`` payload (see ``BatchEncoder``)."""
-    return encode(events).payload
-
-
 def deduplication_token(events: Sequence[AnalyticsEvent]) -> str:
     """Same events in the same order give the same token: a retried batch is dropped once landed."""
     digest = hashlib.blake2b(digest_size=16)

@@ -19,7 +19,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
 
 from adapters.analytics import ChdbStore
-from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, TABLE, encode_batch
+from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, TABLE, encode
 from domain.analytics import AnalyticsEvent, EventType
 
 EVENTS_TABLE = "campaign_express.analytics_events"
@@ -51,7 +51,7 @@ SETTINGS non_replicated_deduplication_window = 1000
 def insert_into(session: Any, table: str, events: list[AnalyticsEvent]) -> None:
     """Rows straight into ``table`` through a raw chdb session, bypassing the store."""
     with session.send_insert(f"INSERT INTO {table} ({', '.join(COLUMNS)})", INSERT_FORMAT) as w:
-        w.append(encode_batch(events))
+        w.append(encode(events).payload)
         w.finish()
 
 

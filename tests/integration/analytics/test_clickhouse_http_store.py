@@ -18,7 +18,7 @@ from adapters.analytics import (
     ClickHouseHttpStore,
     open_store,
 )
-from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, encode_batch
+from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, encode
 from domain.analytics import EventType
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
@@ -95,7 +95,7 @@ def test_older_table_is_rebuilt_over_http(shared_front: ChdbHttpFront, database:
             legacy.raw_insert(
                 f"{database}.analytics_events",
                 column_names=COLUMNS,
-                insert_block=encode_batch(batch),
+                insert_block=encode(batch).payload,
                 fmt=INSERT_FORMAT,
             )
     finally:

@@ -14,7 +14,6 @@ from adapters.analytics.schema import (
     create_table_sql,
     deduplication_token,
     encode,
-    encode_batch,
     epoch_seconds,
     insert_statement,
     stored_event_ids_params,
@@ -80,7 +79,7 @@ def test_database_name_that_is_not_a_plain_identifier_is_refused(name: str) -> N
 def test_payload_has_one_array_per_column_in_batch_order() -> None:
     batch = [event("e1"), event("e2", win=False, event_type=EventType.LOSS)]
 
-    columns = orjson.loads(encode_batch(batch))
+    columns = orjson.loads(encode(batch).payload)
 
     assert tuple(columns) == COLUMNS
     assert columns["event_id"] == ["e1", "e2"]
@@ -91,7 +90,7 @@ def test_payload_has_one_array_per_column_in_batch_order() -> None:
 
 def test_metadata_becomes_compact_json_text() -> None:
     columns = orjson.loads(
-        encode_batch([event(metadata={"seat": "s1", "when": datetime(2026, 1, 1)})])
+        encode([event(metadata={"seat": "s1", "when": datetime(2026, 1, 1)})]).payload
     )
 
     # Values JSON cannot carry are written as text rather than failing the batch.
@@ -122,11 +121,9 @@ def test_a_batch_encoded_in_slices_is_the_batch_encoded_at_once() -> None:
     sliced = encoder.finish()
 
     assert sliced == encode(events)
-    assert (sliced.payload, sliced.token, sliced.count) == (
-        encode_batch(events),
-        deduplication_token(events),
-        7,
-    )
+    assert (sliced.token, sliced.count) == (deduplication_token(events), 7)
+    # Assembled column by column, it is still one JSON object of the table's columns.
+    assert list(orjson.loads(sliced.payload)) == list(COLUMNS)
 
 
 def test_stored_ids_lookup_is_bounded_by_the_events_types_and_times() -> None:
