@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from measure import py_spy_stacks  # beside this script: bench/
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -158,12 +159,7 @@ def profile(pid: int, seconds: int, url: str, connections: int) -> None:
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [frame for frame in stack.split(";") if "(" in frame]
-        if not frames:
-            continue
-        samples = int(count)
+    for frames, samples in py_spy_stacks(out):
         total += samples
         own[frames[-1]] += samples
         for frame in set(frames):

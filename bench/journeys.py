@@ -43,25 +43,22 @@ canned answers, no database, no HTTP): the gap between the two says what the act
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import gc
-import os
-import resource
-import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvloop
-from noop_journey import JourneyShape, noop_step  # beside this script: bench/
+from measure import Starter, free_port, run_workflows  # beside this script: bench/
+from noop_journey import JourneyShape, noop_step
 from pydantic import SecretStr
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
@@ -96,8 +93,6 @@ from workers.temporal_worker import build_worker
 from workflows.journey import JourneyWorkflow
 from workflows.registry import WORKFLOWS
 
-STARTS_IN_FLIGHT = 32
-PHASE_TIMEOUT_S = 600.0
 RPC_TIMEOUT = timedelta(seconds=10)
 SENDGRID_KEY = "SG.bench-journeys"
 TRIGGER = "signed_up"
@@ -181,61 +176,20 @@ HEADER = (
 )
 
 
-def own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (and its reaped children), from /proc."""
-    after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    # utime, stime, cutime, cstime: fields 14-17 of stat; after_name[0] is field 3.
-    return sum(int(value) for value in after_name[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-Starter = Callable[[int], Awaitable["WorkflowHandle[Any, Any]"]]
-
-
 async def run_phase(
     name: str, numbers: Sequence[int], start: Starter, server_pid: int, client: Client
 ) -> tuple[PhaseResult, list[Any]]:
-    """Start a run per number (a bounded number of starts in flight), await every result,
-    then count the events of every run's history. Returns the results too."""
-    gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
-
-    async def started(number: int) -> WorkflowHandle[Any, Any]:
-        async with gate:
-            return await start(number)
-
-    cpu, server = own_cpu_s(), process_cpu_s(server_pid)
-    began = time.perf_counter()
-    async with asyncio.timeout(PHASE_TIMEOUT_S):
-        handles = await asyncio.gather(*(started(number) for number in numbers))
-        results = await asyncio.gather(*(handle.result() for handle in handles))
-    wall = time.perf_counter() - began
-    cpu, server = own_cpu_s() - cpu, process_cpu_s(server_pid) - server
-
-    async def length(handle: WorkflowHandle[Any, Any]) -> int:
-        async with gate:
-            history = await client.get_workflow_handle(handle.id).fetch_history(
-                rpc_timeout=RPC_TIMEOUT
-            )
-            return len(history.events)
-
-    async with asyncio.timeout(PHASE_TIMEOUT_S):
-        lengths = await asyncio.gather(*(length(handle) for handle in handles))
-    result = PhaseResult(name, len(numbers), sum(lengths), wall, cpu, server)
-    return result, list(results)
+    """A workflow for each number, timed; then the events in their histories. Returns the
+    workflows' results too."""
+    phase = await run_workflows(numbers, start, server_pid, client, rpc_timeout=RPC_TIMEOUT)
+    events = sum(len(history.events) for history in phase.histories)
+    result = PhaseResult(
+        name, len(numbers), events, phase.wall_s, phase.worker_cpu_s, phase.server_cpu_s
+    )
+    return result, phase.results
 
 
 # --- the run ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

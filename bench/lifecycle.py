@@ -56,21 +56,18 @@ hottest functions; py-spy needs ptrace rights (root, or kernel.yama.ptrace_scope
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import gc
 import os
-import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,11 +77,13 @@ from temporalio import activity, workflow
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
-    from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+    from temporalio.client import Client, WorkflowHandle
 
     from workers.runtime import Runtime
 
 with workflow.unsafe.imports_passed_through():
+    from measure import Starter, free_port, py_spy_stacks, run_workflows  # beside this script
+
     from activities.campaigns import RecordApprovalNudge, RecordTransition, RecordVote
     from temporal.search_attributes import CAMPAIGN_ID, CAMPAIGN_STATUS, TENANT_ID
 
@@ -94,8 +93,6 @@ with workflow.unsafe.imports_passed_through():
 
 BIN = Path(sys.executable).parent
 STEP_TIMEOUT = timedelta(seconds=30)
-STARTS_IN_FLIGHT = 32
-PHASE_TIMEOUT_S = 600.0
 TENANT = "bench"
 GOAL = 0.8  # issue 3: lifecycle events/s at least this share of the baseline's
 
@@ -221,60 +218,25 @@ def task_waits(events: Sequence[HistoryEvent]) -> dict[str, list[float]]:
     return waits
 
 
-def own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU of ``pid`` and its reaped children, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    # utime, stime, cutime, cstime are fields 14-17 of stat; fields[0] here is field 3.
-    ticks = sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-# run number -> the handle of a workflow it started
-Starter = Callable[[int], Awaitable["WorkflowHandle[Any, Any]"]]
-
-
 async def run_phase(
     name: str, numbers: range, start: Starter, server_pid: int, client: Client
 ) -> PhaseResult:
-    """Start a workflow for each of ``numbers`` (a bounded number of starts in flight), wait
-    for every result, then count the events in their histories."""
-    gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
-
-    async def started(number: int) -> WorkflowHandle[Any, Any]:
-        async with gate:
-            return await start(number)
-
-    cpu_before, server_before = own_cpu_s(), process_cpu_s(server_pid)
-    began = time.perf_counter()
-    async with asyncio.timeout(PHASE_TIMEOUT_S):
-        handles = await asyncio.gather(*(started(number) for number in numbers))
-        await asyncio.gather(*(handle.result() for handle in handles))
-    wall = time.perf_counter() - began
-    cpu, server = own_cpu_s() - cpu_before, process_cpu_s(server_pid) - server_before
-
-    async def history(handle: WorkflowHandle[Any, Any]) -> WorkflowHistory:
-        async with gate:
-            return await client.get_workflow_handle(handle.id).fetch_history()
-
-    async with asyncio.timeout(PHASE_TIMEOUT_S):
-        histories = await asyncio.gather(*(history(handle) for handle in handles))
+    """A workflow for each of ``numbers``, timed; then the events in their histories."""
+    phase = await run_workflows(numbers, start, server_pid, client)
     waits: dict[str, list[float]] = collections.defaultdict(list)
-    for each in histories:
+    for each in phase.histories:
         for step, values in task_waits(each.events).items():
             waits[step].extend(values)
     return PhaseResult(
         name=name,
         runs=len(numbers),
-        events=sum(len(each.events) for each in histories),
-        history_bytes=sum(sum(event.ByteSize() for event in each.events) for each in histories),
-        wall_s=wall,
-        worker_cpu_s=cpu,
-        server_cpu_s=server,
+        events=sum(len(each.events) for each in phase.histories),
+        history_bytes=sum(
+            sum(event.ByteSize() for event in each.events) for each in phase.histories
+        ),
+        wall_s=phase.wall_s,
+        worker_cpu_s=phase.worker_cpu_s,
+        server_cpu_s=phase.server_cpu_s,
         waits=dict(waits),
     )
 
@@ -320,12 +282,7 @@ def print_profile(path: Path, top: int = 20) -> None:
     own: collections.Counter[str] = collections.Counter()
     areas: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [frame for frame in stack.split(";") if "(" in frame]
-        if not frames:
-            continue
-        samples = int(count)
+    for frames, samples in py_spy_stacks(path):
         total += samples
         own[frames[-1]] += samples
         for area, needles in PROFILE_AREAS.items():
@@ -344,13 +301,6 @@ def print_profile(path: Path, top: int = 20) -> None:
 
 
 # --- the run --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def seed_campaigns(runtime: Runtime, count: int) -> tuple[str, list[str]]:
