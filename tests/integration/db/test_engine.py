@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from adapters.db import Backend, Database, upgrade
+from adapters.db import Backend, Database
 from adapters.db.engine import WriteOutsideTransactionError
 
 EXPECTED_PRAGMAS = {
@@ -54,22 +54,19 @@ async def test_async_sqlite_connections_get_pragmas(tmp_path: Path) -> None:
     assert seen == EXPECTED_PRAGMAS
 
 
-async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'campaign.db'}"
-    upgrade(url)
-    db = Database(url)
-    try:
-        with pytest.raises(IntegrityError):
-            async with db.async_session.begin() as session:
-                await session.execute(
-                    text(
-                        "INSERT INTO user_profiles (tenant_id, user_id, interests, segments, "
-                        "consent, timezone, updated_at) VALUES ('missing', 'u', '{}', '[]', "
-                        "'{}', 'UTC', '2026-01-01 00:00:00')"
-                    )
+# `database` (tests/integration/conftest.py) is a migrated database of each backend; these
+# two are SQLite's.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_enforces_foreign_keys(database: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with database.async_session.begin() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO user_profiles (tenant_id, user_id, interests, segments, "
+                    "consent, timezone, updated_at) VALUES ('missing', 'u', '{}', '[]', "
+                    "'{}', 'UTC', '2026-01-01 00:00:00')"
                 )
-    finally:
-        await db.dispose()
+            )
 
 
 async def test_postgres_urls_of_every_spelling_reach_the_server(postgres_server: str) -> None:
@@ -96,17 +93,12 @@ async def test_postgres_sessions_have_a_statement_timeout(postgres_server: str) 
     assert timeout == "2500ms"
 
 
-async def test_sqlite_refuses_a_write_outside_a_transaction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_refuses_a_write_outside_a_transaction(database: Database) -> None:
     # Outside async_session.begin() nothing opens a transaction on SQLite: a write there would
     # commit statement by statement and skip the writers' queue.
-    url = f"sqlite:///{tmp_path / 'campaign.db'}"
-    upgrade(url)
-    db = Database(url)
-    try:
-        with pytest.raises(WriteOutsideTransactionError):
-            async with db.async_session() as session:
-                await session.execute(text("DELETE FROM user_profiles"))
-        async with db.async_session() as session:
-            assert (await session.execute(text("SELECT count(*) FROM user_profiles"))).scalar() == 0
-    finally:
-        await db.dispose()
+    with pytest.raises(WriteOutsideTransactionError):
+        async with database.async_session() as session:
+            await session.execute(text("DELETE FROM user_profiles"))
+    async with database.async_session() as session:
+        assert (await session.execute(text("SELECT count(*) FROM user_profiles"))).scalar() == 0
