@@ -62,6 +62,11 @@ class InMemoryLedger:
         self._settled: dict[str, datetime] = {}
         self._today = ""
         self._this_hour = ""
+        # Per minute of bids: the buckets' names, and each campaign's reservations in the
+        # window. Working them out again for every bid was half of a reservation's cost.
+        self._minute = -1
+        self._buckets = ("", "")
+        self._window_sums: dict[str, int] = {}
 
     def _forget_old(self, now: datetime) -> None:
         hour = hour_bucket(now)
@@ -90,16 +95,29 @@ class InMemoryLedger:
         )
 
     def _reserved_for(self, campaign_id: str, now_minute: int) -> int:
-        return sum(
-            self._reserved.get((campaign_id, minute), 0)
-            for minute in range(now_minute - self._window + 1, now_minute + 1)
-        )
+        """Reserved in the window ending at ``now_minute``, the minute ``_bucket_names`` saw."""
+        total = self._window_sums.get(campaign_id)
+        if total is None:
+            total = self._window_sums[campaign_id] = sum(
+                self._reserved.get((campaign_id, minute), 0)
+                for minute in range(now_minute - self._window + 1, now_minute + 1)
+            )
+        return total
+
+    def _bucket_names(self, now: datetime, minute: int) -> tuple[str, str]:
+        """The hour and day cap buckets of ``now``, worked out once a minute."""
+        if minute != self._minute:
+            self._forget_old(now)
+            self._minute = minute
+            self._window_sums = {}
+            self._buckets = (f"h{hour_bucket(now)}", f"d{day_bucket(now)}")
+        return self._buckets
 
     async def reserve(
         self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
     ) -> list[int | None]:
-        self._forget_old(now)
-        hour, day, minute = f"h{hour_bucket(now)}", f"d{day_bucket(now)}", minute_bucket(now)
+        minute = minute_bucket(now)
+        hour, day = self._bucket_names(now, minute)
         chosen: list[int | None] = []
         for slate in slates:
             taken: int | None = None
@@ -130,6 +148,7 @@ class InMemoryLedger:
                     self._caps[(campaign, user_key, hour)] += 1
                     self._caps[(campaign, user_key, day)] += 1
                 self._reserved[(campaign, minute)] += candidate.price_micros
+                self._window_sums[campaign] = committed
                 taken = index
                 break
             chosen.append(taken)
@@ -149,6 +168,7 @@ class InMemoryLedger:
             self._reserved[reservation] = max(
                 0, self._reserved[reservation] - notice.bid_price_micros
             )
+            self._window_sums.pop(campaign, None)
         if notice.kind == NoticeKind.LOSS:
             if notice.user_key is not None:
                 for bucket in (f"h{hour_bucket(now)}", f"d{day_bucket(now)}"):

@@ -150,6 +150,19 @@ async def test_reservations_lapse_after_the_window(ledger: DeliveryLedger) -> No
     assert await ledger.reserve("u2", NOW + timedelta(minutes=WINDOW), slate) == [0]
 
 
+async def test_each_bid_sees_the_reservations_of_its_own_window(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=2_000)]]
+    later = NOW + timedelta(minutes=2)
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u2", later, slate) == [0]
+    assert await ledger.reserve("u3", later, slate) == [None]
+    await ledger.settle(notice(NoticeKind.LOSS, "b1", clearing=None, at=NOW))
+    assert await ledger.reserve("u3", later, slate) == [0]
+    # Back in the first minute, the window ends there: the later two are not in it.
+    assert await ledger.reserve("u4", NOW, slate) == [0]
+    assert await ledger.reserve("u5", later, slate) == [None]
+
+
 _WORKER = textwrap.dedent(
     """
     import asyncio, sys
