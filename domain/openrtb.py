@@ -524,4 +524,5 @@ class BidResponse(_Rtb):
     ext: JsonObject | None = None
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
+        # The serializer itself returns bytes; model_dump_json would decode them to str first.
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)

@@ -67,6 +67,9 @@ class TieredProfileStore:
             tuple[str, tuple[str, ...]], asyncio.Task[dict[str, UserFeatures | None]]
         ] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # Bound once: labels() looks the child up on every call, and L1 is read for every bid.
+        self._l1_hits = metrics.cache_hits.labels("l1")
+        self._l1_misses = metrics.cache_misses.labels("l1")
 
     async def get_profiles(
         self, user_id: str, tenant_ids: Collection[str]
@@ -79,12 +82,12 @@ class TieredProfileStore:
             except KeyError:
                 missing.append(tenant)
                 continue
-            metrics.cache_hits.labels("l1").inc()
+            self._l1_hits.inc()
             if cached is not None:
                 found[tenant] = cached
         if not missing:
             return found
-        metrics.cache_misses.labels("l1").inc(len(missing))
+        self._l1_misses.inc(len(missing))
 
         if self._redis is not None and not self._redis_guard.is_open:
             missing = await self._from_l2(user_id, missing, found)

@@ -7,6 +7,7 @@ flight always sees one consistent set of campaigns and nobody takes a lock.
 from __future__ import annotations
 
 import bisect
+import html
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,10 @@ class Offer:
     profile_targeted: bool  # segments or interests
     cap_per_hour: int | None
     cap_per_day: int | None
+    # The creative's markup with its click URL filled in, and its DCO variants escaped for it:
+    # the same for every bid, so done once here.
+    markup: str = ""
+    markup_variants: tuple[str, ...] = ()
     row: int = 0  # this offer's row in Catalog.offer_matrix
 
 
@@ -67,6 +72,12 @@ def _categories_with_parents(categories: Iterable[str]) -> frozenset[str]:
         found.add(category)
         found.add(category.split("-", 1)[0])
     return frozenset(found)
+
+
+def _markup(creative: Creative) -> str:
+    if creative.click_url is None:
+        return creative.adm
+    return creative.adm.replace("${CLICK_URL}", html.escape(creative.click_url))
 
 
 def build_offer(campaign: Campaign, creative: Creative, default_seat: str) -> Offer:
@@ -102,6 +113,8 @@ def build_offer(campaign: Campaign, creative: Creative, default_seat: str) -> Of
         profile_targeted=bool(campaign.targeting.segments or campaign.targeting.interests),
         cap_per_hour=campaign.frequency_cap.per_hour,
         cap_per_day=campaign.frequency_cap.per_day,
+        markup=_markup(creative),
+        markup_variants=tuple(html.escape(variant) for variant in creative.variants),
     )
 
 
@@ -122,7 +135,8 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Slate:
-    """The candidates for one shape of impression, with what pricing reads laid out as arrays.
+    """The candidates for one shape of impression, with what features and scoring read laid out
+    as arrays.
 
     Built once per shape and catalog (see ``slate_for_imp``), so a request only indexes into it.
     """
@@ -130,10 +144,6 @@ class Slate:
     candidates: tuple[Candidate, ...]
     offer_block: NDArray[np.float32]  # (n, OFFER_DIMS): the offer part of each feature row
     offer_slots: NDArray[np.intp]  # which offer-head output scores each candidate
-    max_bids: NDArray[np.float64]
-    fixed_cpm: NDArray[np.bool_]
-    fx: NDArray[np.float64]
-    floors: NDArray[np.float64]
     valid_until: datetime | None  # the next flight start or end that could change the list
     tenants: tuple[str, ...]  # each candidate's tenant
     tenant_set: frozenset[str]
@@ -162,10 +172,6 @@ class Slate:
             if offers
             else np.zeros((0, OFFER_DIMS), dtype=np.float32),
             np.array([offer.offer_slot for offer in offers], dtype=np.intp),
-            np.array([offer.max_bid for offer in offers], dtype=np.float64),
-            np.array([offer.fixed_cpm for offer in offers], dtype=np.bool_),
-            np.array([candidate.fx for candidate in candidates], dtype=np.float64),
-            np.array([candidate.floor for candidate in candidates], dtype=np.float64),
         )
         for array in arrays:
             array.flags.writeable = False  # shared by every request of this shape

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -115,34 +115,55 @@ class UserFeatures:
 ANONYMOUS = UserFeatures.of(None)
 
 
-def context_vector(request: BidRequest, imp: Imp, floor_usd: float, now: datetime) -> Vector:
-    vector = np.zeros(CONTEXT_DIMS, dtype=np.float32)
+ContextInputs = tuple[int, int | None, int, int, tuple[bool, ...], float, bool, bool, str | None]
+
+
+def context_inputs(request: BidRequest, imp: Imp, floor_usd: float, now: datetime) -> ContextInputs:
+    """Everything ``context_vector_of`` reads, as a key: contexts repeat (same placement,
+    device type and minute), so the pipeline builds each vector once."""
     device = request.device
-    devicetype = device.devicetype if device is not None and device.devicetype else 0
-    vector[min(devicetype, 8)] = 1.0
     geo = device.geo if device is not None else None
-    local = now
-    if geo is not None and geo.utcoffset is not None:
-        local = now + timedelta(minutes=geo.utcoffset)
+    if request.site is not None:
+        inventory = 0
+    elif request.app is not None:
+        inventory = 1
+    elif request.dooh is not None:
+        inventory = 2
+    else:
+        inventory = 3
+    return (
+        device.devicetype or 0 if device is not None else 0,
+        geo.utcoffset if geo is not None else None,
+        int(now.timestamp()) // 60,
+        inventory,
+        tuple(kind is not None for kind in (imp.banner, imp.video, imp.audio, imp.native)),
+        floor_usd,
+        bool(request.buyer_user_id()),
+        request.personal_data_allowed(),
+        geo.country if geo is not None else None,
+    )
+
+
+def context_vector_of(inputs: ContextInputs) -> Vector:
+    devicetype, utcoffset, minute, inventory, kinds, floor_usd, known, personal, country = inputs
+    vector = np.zeros(CONTEXT_DIMS, dtype=np.float32)
+    vector[min(devicetype, 8)] = 1.0
+    local = datetime.fromtimestamp(minute * 60, UTC) + timedelta(minutes=utcoffset or 0)
     angle = 2 * math.pi * (local.hour + local.minute / 60) / 24
     vector[9] = (math.sin(angle) + 1) / 2
     vector[10] = (math.cos(angle) + 1) / 2
     vector[11 + local.weekday()] = 1.0
-    if request.site is not None:
-        vector[18] = 1.0
-    elif request.app is not None:
-        vector[19] = 1.0
-    elif request.dooh is not None:
-        vector[20] = 1.0
-    for index, present in enumerate((imp.banner, imp.video, imp.audio, imp.native)):
-        if present is not None:
+    if inventory < 3:
+        vector[18 + inventory] = 1.0
+    for index, present in enumerate(kinds):
+        if present:
             vector[21 + index] = 1.0
     vector[25] = math.log1p(min(floor_usd, _MAX_FLOOR_USD)) / math.log1p(_MAX_FLOOR_USD)
-    vector[26] = 1.0 if request.buyer_user_id() else 0.0
-    vector[27] = 1.0 if request.personal_data_allowed() else 0.0
-    country = geo.country if geo is not None else None
+    vector[26] = 1.0 if known else 0.0
+    vector[27] = 1.0 if personal else 0.0
     if country:
         vector[28 + stable_slot("country", country, 4)] = 1.0
+    vector.flags.writeable = False  # shared by every request in this context
     return vector
 
 

@@ -13,8 +13,7 @@ request in another process. Analytics events go to a sink that never waits.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,11 +23,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.analytics import AnalyticsEvent, EventSink, EventType
-from domain.bidding.catalog import Candidate, Catalog, Offer, RequestFilter, Slate, slate_for_imp
+from domain.bidding.catalog import Candidate, Catalog, RequestFilter, Slate, slate_for_imp
 from domain.bidding.features import (
     ANONYMOUS,
+    ContextInputs,
     UserFeatures,
-    context_vector,
+    context_inputs,
+    context_vector_of,
     feature_rows,
 )
 from domain.bidding.ledger import user_key as make_user_key
@@ -46,13 +47,16 @@ from domain.bidding.ports import (
 from domain.bidding.pricing import (
     day_fraction,
     loyalty_boost,
-    offered_cpms,
+    offered_cpm,
     pacing_participation,
 )
 from domain.money import FxTable, cpm_to_impression_micros
 from domain.openrtb import Bid, BidRequest, BidResponse, Imp, SeatBid
 
 FloatVector = NDArray[np.float32]
+# Distinct contexts (device type, time zone, placement kind, floor, consent, country) seen in
+# one minute; the key holds the minute, so older entries only wait for a clear.
+CONTEXT_CACHE_SIZE = 4096
 
 
 class NoBid(StrEnum):
@@ -83,25 +87,36 @@ class BidOutcome:
 
 
 @dataclass(slots=True)
-class _Priced:
-    candidate: Candidate
+class _Ranked(Sequence[LedgerCandidate]):
+    """An imp's offers that may bid, best price first, as the ledger reads them.
+
+    An offer is a (price, index) pair into the imp's picks; each LedgerCandidate is built when
+    the ledger reads it, because the in-process ledger stops at the first that fits, usually
+    the first: building one object per candidate up front was ~9 % of a bid's CPU.
+    """
+
     imp_id: str
-    price: float  # CPM, response currency
-    row: int  # in the feature matrix and the scores
+    slate: Slate
+    positions: Sequence[int]  # slate positions of the picked candidates
+    first_row: int  # the imp's first row in the feature matrix and the scores
+    offers: list[tuple[float, int]]  # (CPM in the response currency, index into positions)
 
+    def candidate(self, rank: int) -> Candidate:
+        return self.slate.candidates[self.positions[self.offers[rank][1]]]
 
-class _LedgerSlate(Sequence[LedgerCandidate]):
-    """An imp's ranked offers as the ledger reads them, each built when it is read: the
-    in-process ledger stops at the first that fits, usually the first, and building all of
-    them up front cost ~7 % of a bid's CPU (py-spy of bench/bid.py (b))."""
+    def price(self, rank: int) -> float:
+        return self.offers[rank][0]
 
-    __slots__ = ("_offers",)
-
-    def __init__(self, offers: list[_Priced]) -> None:
-        self._offers = offers
+    def row(self, rank: int) -> int:
+        return self.first_row + self.offers[rank][1]
 
     def __len__(self) -> int:
-        return len(self._offers)
+        return len(self.offers)
+
+    def __iter__(self) -> Iterator[LedgerCandidate]:
+        # Sequence's own __iter__ indexes until IndexError: slower, and the ledger iterates.
+        for rank in range(len(self.offers)):
+            yield self._ledger_candidate(rank)
 
     @overload
     def __getitem__(self, index: int) -> LedgerCandidate: ...
@@ -111,20 +126,29 @@ class _LedgerSlate(Sequence[LedgerCandidate]):
 
     def __getitem__(self, index: int | slice) -> LedgerCandidate | Sequence[LedgerCandidate]:
         if isinstance(index, slice):
-            return [_ledger_candidate(priced) for priced in self._offers[index]]
-        return _ledger_candidate(self._offers[index])
+            return [self._ledger_candidate(rank) for rank in range(len(self.offers))[index]]
+        return self._ledger_candidate(range(len(self.offers))[index])
+
+    def _ledger_candidate(self, rank: int) -> LedgerCandidate:
+        candidate = self.candidate(rank)
+        offer = candidate.offer
+        return LedgerCandidate(
+            campaign_id=offer.campaign_id,
+            price_micros=cpm_to_impression_micros(self.price(rank) / candidate.fx),
+            cap_per_hour=offer.cap_per_hour,
+            cap_per_day=offer.cap_per_day,
+            budget_micros=offer.budget_micros,
+            daily_budget_micros=offer.daily_budget_micros,
+        )
 
 
-def _ledger_candidate(priced: _Priced) -> LedgerCandidate:
-    offer = priced.candidate.offer
-    return LedgerCandidate(
-        campaign_id=offer.campaign_id,
-        price_micros=cpm_to_impression_micros(priced.price / priced.candidate.fx),
-        cap_per_hour=offer.cap_per_hour,
-        cap_per_day=offer.cap_per_day,
-        budget_micros=offer.budget_micros,
-        daily_budget_micros=offer.daily_budget_micros,
-    )
+def _positions(picks: list[int] | slice) -> Sequence[int]:
+    """The slate positions ``picks`` selects."""
+    return range(picks.start, picks.stop) if isinstance(picks, slice) else picks
+
+
+def _descending_price(offer: tuple[float, int]) -> float:
+    return -offer[0]
 
 
 class DeadlineExceeded(Exception):
@@ -160,6 +184,7 @@ class BidPipeline:
         self._new_id = new_id
         self._config = config
         self._node_id = node_id
+        self._contexts: dict[ContextInputs, FloatVector] = {}
 
     async def bid(self, request: BidRequest, deadline: float) -> BidOutcome:
         """Answer ``request``; ``deadline`` is on ``clock.monotonic()``.
@@ -246,7 +271,7 @@ class BidPipeline:
             if count == 0:
                 continue
             floor_usd = imp.bidfloor * (self._fx.rate(imp.bidfloorcur, "USD") or 0.0)
-            context = context_vector(request, imp, floor_usd, now)
+            context = self._context(context_inputs(request, imp, floor_usd, now))
             out = features[row : row + count]
             sole = slate.sole_owner(picks)
             if sole is not None:
@@ -263,35 +288,39 @@ class BidPipeline:
 
         elapsed = day_fraction(now)
         boosts = {tenant: loyalty_boost(user.tier) for tenant, user in profiles.items()}
-        ranked: list[list[_Priced]] = []
+        ranked: list[_Ranked] = []
         below_floor = paced = 0
         row = 0
+        spend_view = self._ledger.spend_view
+        # Per candidate in plain Python: at 16 candidates an imp, each numpy call costs more
+        # than the arithmetic it would vectorise (py-spy of bench/bid.py (b)).
         for imp, slate, picks in per_imp:
-            slots = slate.offer_slots[picks]
-            count = slots.shape[0]
+            positions = _positions(picks)
+            count = len(positions)
+            offered = scores.offer[np.arange(row, row + count), slate.offer_slots[picks]].tolist()
             sole = slate.sole_owner(picks)
-            boost: float | NDArray[np.float64] = (
-                boosts.get(sole, 1.0)
-                if sole is not None
-                else np.array([boosts.get(tenant, 1.0) for tenant in slate.owners(picks)])
-            )
-            score = scores.offer[row + np.arange(count), slots].astype(np.float64)
-            cpms = offered_cpms(slate.fixed_cpm[picks], slate.max_bids[picks], score * boost)
-            cpms *= slate.fx[picks]
-            eligible = np.flatnonzero((cpms >= slate.floors[picks]) & (cpms > 0))
-            below_floor += count - eligible.shape[0]
-            priced: list[_Priced] = []
-            prices = cpms.tolist()
-            positions = range(count) if isinstance(picks, slice) else picks
-            for index in eligible[np.argsort(-cpms[eligible], kind="stable")].tolist():
+            sole_boost = boosts.get(sole, 1.0) if sole is not None else None
+            eligible: list[tuple[float, int]] = []
+            for index, score in enumerate(offered):
                 candidate = slate.candidates[positions[index]]
-                if candidate.offer.daily_budget_micros is not None and self._paced_out(
-                    candidate.offer, elapsed
-                ):
-                    paced += 1
-                    continue
-                priced.append(_Priced(candidate, imp.id, round(prices[index], 4), row + index))
-            ranked.append(priced)
+                offer = candidate.offer
+                boost = sole_boost if sole_boost is not None else boosts.get(offer.tenant_id, 1.0)
+                cpm = offered_cpm(offer.fixed_cpm, offer.max_bid, score * boost) * candidate.fx
+                if cpm > 0 and cpm >= candidate.floor:
+                    eligible.append((cpm, index))
+            below_floor += count - len(eligible)
+            eligible.sort(key=_descending_price)  # stable: equal prices keep catalog order
+            offers: list[tuple[float, int]] = []
+            for cpm, index in eligible:
+                offer = slate.candidates[positions[index]].offer
+                daily_budget = offer.daily_budget_micros
+                if daily_budget is not None:
+                    spent_today = spend_view(offer.campaign_id).spent_today_micros
+                    if spent_today and self._paced_out(spent_today, daily_budget, elapsed):
+                        paced += 1
+                        continue
+                offers.append((round(cpm, 4), index))
+            ranked.append(_Ranked(imp.id, slate, positions, row, offers))
             row += count
 
         if not any(ranked):
@@ -301,16 +330,15 @@ class BidPipeline:
             raise DeadlineExceeded
 
         key = make_user_key(user_id) if user_id is not None and personal else None
-        chosen = await self._ledger.reserve(key, now, [_LedgerSlate(offers) for offers in ranked])
+        chosen = await self._ledger.reserve(key, now, ranked)
         bids_by_seat: dict[str, list[Bid]] = {}
         bids: list[Bid] = []
-        for offers, index in zip(ranked, chosen, strict=True):
-            if index is None:
+        for imp_offers, rank in zip(ranked, chosen, strict=True):
+            if rank is None:
                 continue
-            winner = offers[index]
-            bid = self._bid(winner, key, now, scores.variant[winner.row])
+            bid = self._bid(imp_offers, rank, key, now, scores.variant[imp_offers.row(rank)])
             bids.append(bid)
-            bids_by_seat.setdefault(winner.candidate.offer.seat, []).append(bid)
+            bids_by_seat.setdefault(imp_offers.candidate(rank).offer.seat, []).append(bid)
         if not bids:
             return BidOutcome(response=None, no_bid=NoBid.CAPPED_OR_BUDGET, candidates=rows)
         response = BidResponse(
@@ -321,13 +349,18 @@ class BidPipeline:
         )
         return BidOutcome(response=response, no_bid=None, candidates=rows, bids=bids)
 
-    def _paced_out(self, offer: Offer, elapsed: float) -> bool:
+    def _paced_out(self, spent_today: int, daily_budget: int, elapsed: float) -> bool:
         """Skip this bid to spread the campaign's daily budget over the day?"""
-        spent_today = self._ledger.spend_view(offer.campaign_id).spent_today_micros
-        if not spent_today:
-            return False
-        participation = pacing_participation(spent_today, offer.daily_budget_micros, elapsed)
+        participation = pacing_participation(spent_today, daily_budget, elapsed)
         return participation < 1.0 and self._random.random() >= participation
+
+    def _context(self, inputs: ContextInputs) -> FloatVector:
+        context = self._contexts.get(inputs)
+        if context is None:
+            if len(self._contexts) >= CONTEXT_CACHE_SIZE:
+                self._contexts.clear()  # the working set refills within a minute
+            context = self._contexts[inputs] = context_vector_of(inputs)
+        return context
 
     @staticmethod
     def _targeted(candidates: Sequence[Candidate], profiles: dict[str, UserFeatures]) -> list[int]:
@@ -348,8 +381,11 @@ class BidPipeline:
             kept.append(index)
         return kept
 
-    def _bid(self, priced: _Priced, key: str | None, now: datetime, variants: FloatVector) -> Bid:
-        candidate = priced.candidate
+    def _bid(
+        self, offers: _Ranked, rank: int, key: str | None, now: datetime, variants: FloatVector
+    ) -> Bid:
+        candidate = offers.candidate(rank)
+        price = offers.price(rank)
         offer = candidate.offer
         creative = offer.creative
         bid_id = self._new_id()
@@ -358,22 +394,18 @@ class BidPipeline:
             campaign_id=offer.campaign.id,
             user_key=key,
             bid_time=now,
-            bid_price_micros=cpm_to_impression_micros(priced.price / candidate.fx),
+            bid_price_micros=cpm_to_impression_micros(price / candidate.fx),
             fx=candidate.fx,
         )
-        markup = creative.adm
-        if creative.click_url is not None:
-            markup = markup.replace("${CLICK_URL}", html.escape(creative.click_url))
-        if creative.variants:
-            best = max(
-                range(len(creative.variants)),
-                key=lambda i: float(variants[offer.variant_slots[i]]),
-            )
-            markup = markup.replace("${VARIANT}", html.escape(creative.variants[best]))
+        markup = offer.markup
+        if offer.markup_variants:
+            scored = [float(variants[slot]) for slot in offer.variant_slots]
+            best = scored.index(max(scored))
+            markup = markup.replace("${VARIANT}", offer.markup_variants[best])
         return Bid(
             id=bid_id,
-            impid=priced.imp_id,
-            price=priced.price,
+            impid=offers.imp_id,
+            price=price,
             adm=markup,
             nurl=urls.nurl,
             burl=urls.burl,

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
-from numpy.typing import NDArray
-
 from domain.profiles import LoyaltyTier
 
 LOYALTY_BOOST: dict[LoyaltyTier | None, float] = {
@@ -25,15 +22,13 @@ def loyalty_boost(tier: LoyaltyTier | None) -> float:
     return LOYALTY_BOOST[tier]
 
 
-def offered_cpms(
-    fixed_cpm: NDArray[np.bool_], max_bids: NDArray[np.float64], boosted: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """What each candidate offers (CPM, campaign currency), never above its ``max_bid``.
+def offered_cpm(fixed_cpm: bool, max_bid: float, boosted_score: float) -> float:
+    """What a candidate offers (CPM, campaign currency), never above its ``max_bid``.
 
     ``fixed_cpm`` campaigns offer their ``max_bid``; ``score_scaled`` ones scale it by the
     boosted score, so weak matches bid low and fall under floors.
     """
-    return np.where(fixed_cpm, max_bids, max_bids * np.minimum(boosted, 1.0))
+    return max_bid if fixed_cpm else max_bid * min(boosted_score, 1.0)
 
 
 def day_fraction(now: datetime) -> float:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
-from domain.bidding.pricing import day_fraction, loyalty_boost, offered_cpms, pacing_participation
+from domain.bidding.pricing import day_fraction, loyalty_boost, offered_cpm, pacing_participation
 from domain.profiles import LoyaltyTier
 
 
@@ -20,10 +19,9 @@ def test_loyalty_boost_follows_the_tiers(tier: LoyaltyTier | None, expected: flo
 
 
 def test_score_scaled_price_never_exceeds_max_bid() -> None:
-    fixed = np.array([False, False, True])
-    max_bids = np.array([4.0, 4.0, 4.0])
-    boosted = np.array([0.5, 1.2, 0.1])
-    assert offered_cpms(fixed, max_bids, boosted).tolist() == [2.0, 4.0, 4.0]
+    assert offered_cpm(False, 4.0, 0.5) == 2.0
+    assert offered_cpm(False, 4.0, 1.2) == 4.0
+    assert offered_cpm(True, 4.0, 0.1) == 4.0
 
 
 def test_day_fraction() -> None:
