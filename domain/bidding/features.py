@@ -90,6 +90,7 @@ class UserFeatures:
     interest_names: tuple[str, ...]
     vector: Vector  # (USER_DIMS,)
     interests: Vector  # (64,), the interest part alone, for overlap with offers
+    interest_mass: float  # its sum, which every bid divides the overlap by
 
     @classmethod
     def of(cls, profile: UserProfile | None) -> UserFeatures:
@@ -109,6 +110,7 @@ class UserFeatures:
             interest_names=tuple(profile.interests) if profile is not None else (),
             vector=vector,
             interests=vector[:_INTEREST_SLOTS],
+            interest_mass=float(vector[:_INTEREST_SLOTS].sum()),
         )
 
 
@@ -203,6 +205,5 @@ def feature_rows(
     out[:, :USER_DIMS] = user.vector
     out[:, USER_DIMS : USER_DIMS + CONTEXT_DIMS] = context
     out[:, USER_DIMS + CONTEXT_DIMS :] = offers
-    interest_mass = float(user.interests.sum())
-    if interest_mass > 0:
-        out[:, OVERLAP] = (offers[:, :_INTEREST_SLOTS] @ user.interests) / interest_mass
+    if user.interest_mass > 0:
+        out[:, OVERLAP] = (offers[:, :_INTEREST_SLOTS] @ user.interests) / user.interest_mass
