@@ -6,6 +6,10 @@ The bid path, the fleet and the analytics sink all record here; ``/metrics`` on
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # `*_created` series double the output and no dashboard or alert reads them.
@@ -64,3 +68,26 @@ dependency_errors = Counter(
     "Calls to a dependency that failed or were refused by its circuit breaker.",
     ["dependency"],
 )
+
+gc_pause = Histogram(
+    "campaign_gc_pause_seconds",
+    "Cyclic garbage collector passes by generation; each stops the event loop, bids included.",
+    ["generation"],
+    buckets=(1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1),
+)
+_gc_pause_by_generation = [gc_pause.labels(str(generation)) for generation in range(3)]
+_gc_started = 0.0
+
+
+def _time_gc_pass(phase: str, info: dict[str, Any]) -> None:
+    global _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+    else:
+        _gc_pause_by_generation[info["generation"]].observe(time.perf_counter() - _gc_started)
+
+
+def observe_gc_pauses() -> None:
+    """Time every collector pass into ``campaign_gc_pause_seconds`` (once per process)."""
+    if _time_gc_pass not in gc.callbacks:
+        gc.callbacks.append(_time_gc_pass)
