@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -30,8 +31,8 @@ from tenacity import (
 )
 
 from adapters import metrics
-from adapters.analytics.buffer import DropOldestBuffer
-from adapters.analytics.schema import BatchEncoder, EncodedBatch
+from adapters.analytics.buffer import ColumnBuffer
+from adapters.analytics.schema import COLUMNS, BatchEncoder, EncodedBatch, event_row
 from adapters.analytics.store import AnalyticsStore
 from domain.analytics import AnalyticsEvent
 
@@ -45,7 +46,7 @@ class AnalyticsBatcher:
     """An ``EventSink`` over an ``AnalyticsStore``.
 
     ``emit`` is for the event loop's thread (the bid path); it never awaits and never blocks.
-    At most ``queue_max`` events wait, the oldest dropped and counted first (``DropOldestBuffer``).
+    At most ``queue_max`` events wait, the oldest dropped and counted first (``ColumnBuffer``).
     No deduplication here: an in-process event is handed over once and never redelivered.
     """
 
@@ -77,7 +78,7 @@ class AnalyticsBatcher:
         self._drain_timeout_s = drain_timeout_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
-        self._buffer = DropOldestBuffer(queue_max)
+        self._buffer = ColumnBuffer(queue_max, len(COLUMNS))
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._abandon = asyncio.Event()
@@ -89,7 +90,14 @@ class AnalyticsBatcher:
         return len(self._buffer)
 
     def emit(self, event: AnalyticsEvent) -> None:
-        if self._buffer.append(event) >= self._batch_size and not self._wake.is_set():
+        # Turned into its row now, not at insert time: see ColumnBuffer.
+        try:
+            row = event_row(event)
+        except TypeError:
+            metrics.analytics_events_dropped.inc()
+            logger.exception("analytics: dropped an event its row cannot hold: %r", event)
+            return
+        if self._buffer.append(row) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     def start(self) -> None:
@@ -166,21 +174,15 @@ class AnalyticsBatcher:
             due = min(due, self._max_insert_rows)
         while due > 0 and not self._abandon.is_set():
             batch = self._buffer.take(min(due, self._max_insert_rows))
-            if not batch:  # dropped meanwhile to make room (DropOldestBuffer)
+            taken = len(batch[0])
+            if not taken:  # dropped meanwhile to make room (ColumnBuffer)
                 return
-            due -= len(batch)
+            due -= taken
             self._last_insert = loop.time()
             await self._write(batch)
 
-    async def _write(self, events: Sequence[AnalyticsEvent]) -> None:
-        try:
-            batch = await self._encode(events)
-        except Exception:
-            # An event the encoder cannot write (a metadata key orjson refuses, say): nothing
-            # to retry, the batch is lost; counted and logged like any other drop.
-            metrics.analytics_events_dropped.inc(len(events))
-            logger.exception("analytics: could not encode a batch of %d events", len(events))
-            return
+    async def _write(self, columns: Sequence[Sequence[Any]]) -> None:
+        batch = await self._encode(columns)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(Exception),
@@ -201,20 +203,20 @@ class AnalyticsBatcher:
         metrics.analytics_events_batched.inc(batch.count)
 
     @staticmethod
-    async def _encode(events: Sequence[AnalyticsEvent]) -> EncodedBatch:
+    async def _encode(columns: Sequence[Sequence[Any]]) -> EncodedBatch:
         """Encoded here, a slice between bids: on the insert's worker thread the encoding held
         the interpreter for tens of milliseconds a batch, and every bid waited it out. The
         payload is assembled a column at a time for the same reason (one orjson call over a
         50,000-event batch took ~11 ms)."""
         encoder = BatchEncoder()
-        for start in range(0, len(events), ENCODE_SLICE):
-            encoder.add(events[start : start + ENCODE_SLICE])
+        for start in range(0, len(columns[0]), ENCODE_SLICE):
+            encoder.add([column[start : start + ENCODE_SLICE] for column in columns])
             await asyncio.sleep(0)
-        columns: list[bytes] = []
-        for column in encoder.columns():
-            columns.append(column)
+        members: list[bytes] = []
+        for member in encoder.columns():
+            members.append(member)
             await asyncio.sleep(0)
-        return encoder.finish(columns)
+        return encoder.finish(members)
 
     def _should_give_up(self, retry_state: RetryCallState) -> bool:
         return self._abandon.is_set()

@@ -1,9 +1,11 @@
-"""The bounded in-memory queue both analytics sinks put between the bid path and their writer."""
+"""The bounded in-memory queues the analytics sinks put between the bid path and their writer."""
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
+from typing import Any
 
 from adapters import metrics
 from domain.analytics import AnalyticsEvent
@@ -53,3 +55,50 @@ class DropOldestBuffer:
             metrics.analytics_events_dropped.inc(len(self._events))
             logger.error("analytics: %d events dropped %s", len(self._events), why)
             self._events.clear()
+
+
+class ColumnBuffer:
+    """``DropOldestBuffer``'s contract for rows of ``width`` values, kept a column each.
+
+    Rows waiting seconds for their insert are what the garbage collector's young passes
+    walk, and a row object (an event, or even a tuple) each made those passes take ~4 ms
+    under load in `up`. Column deques of strings and numbers hold nothing it tracks, so
+    waiting rows cost the collector nothing.
+    """
+
+    __slots__ = ("_capacity", "_columns")
+
+    def __init__(self, capacity: int, width: int) -> None:
+        if capacity <= 0 or width <= 0:
+            raise ValueError("capacity and width must be positive")
+        self._capacity = capacity
+        self._columns: tuple[deque[Any], ...] = tuple(deque() for _ in range(width))
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def append(self, row: Sequence[Any]) -> int:
+        """Queues ``row`` and returns how many rows are now waiting."""
+        columns = self._columns
+        if len(row) != len(columns):  # checked first: a half-appended row would skew columns
+            raise ValueError(f"a row of {len(row)} values for {len(columns)} columns")
+        if len(columns[0]) >= self._capacity:
+            for column in columns:
+                column.popleft()
+            metrics.analytics_events_dropped.inc()
+        for column, value in zip(columns, row, strict=False):
+            column.append(value)
+        return len(columns[0])
+
+    def take(self, count: int) -> list[list[Any]]:
+        """Up to ``count`` of the oldest rows, removed from the buffer, as columns."""
+        taken = min(count, len(self))
+        return [[column.popleft() for _ in range(taken)] for column in self._columns]
+
+    def discard_all(self, why: str) -> None:
+        """Empties the buffer, counting and logging what is lost."""
+        if waiting := len(self):
+            metrics.analytics_events_dropped.inc(waiting)
+            logger.error("analytics: %d events dropped %s", waiting, why)
+            for column in self._columns:
+                column.clear()

@@ -194,6 +194,20 @@ async def test_full_queue_drops_the_oldest_and_counts_them(chdb_store: ChdbStore
     assert [row[0] for row in rows] == [event.event_id for event in events[3:]]
 
 
+async def test_an_event_its_row_cannot_hold_is_dropped_alone(chdb_store: ChdbStore) -> None:
+    batcher = AnalyticsBatcher(chdb_store, batch_size=100, flush_interval_s=NEVER_S, queue_max=10)
+    batcher.start()
+    before = dropped()
+
+    batcher.emit(make_event(0))
+    batcher.emit(make_event(1, metadata={("not", "a string key"): 1}))  # JSON cannot hold it
+    batcher.emit(make_event(2))
+
+    assert dropped() - before == 1
+    await batcher.stop()
+    assert row_count(chdb_store) == 2
+
+
 async def test_failed_insert_is_retried_until_the_store_recovers(
     chdb_store: ChdbStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,4 +1,4 @@
-"""The bounded queue between the bid path and an analytics writer."""
+"""The bounded queues between the bid path and the analytics writers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.analytics.buffer import DropOldestBuffer
+from adapters.analytics.buffer import ColumnBuffer, DropOldestBuffer
 from domain.analytics import AnalyticsEvent, EventType
 
 
@@ -58,3 +58,47 @@ def test_discarding_what_is_left_counts_it(caplog: pytest.LogCaptureFixture) -> 
 def test_non_positive_capacity_is_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         DropOldestBuffer(0)
+
+
+# --- ColumnBuffer: the in-process batcher's rows, a column each ---------------------------
+
+
+def test_rows_come_out_oldest_first_as_columns() -> None:
+    buffer = ColumnBuffer(capacity=10, width=2)
+    for i in range(5):
+        buffer.append((i, f"id-{i}"))
+
+    assert buffer.take(3) == [[0, 1, 2], ["id-0", "id-1", "id-2"]]
+    assert len(buffer) == 2
+    assert buffer.take(10) == [[3, 4], ["id-3", "id-4"]]
+    assert buffer.take(1) == [[], []]
+
+
+def test_a_full_column_buffer_drops_the_oldest_row_and_counts_it() -> None:
+    buffer = ColumnBuffer(capacity=2, width=2)
+    before = dropped()
+
+    for i in range(3):
+        assert buffer.append((i, f"id-{i}")) == min(i + 1, 2)
+
+    assert dropped() - before == 1
+    assert buffer.take(2) == [[1, 2], ["id-1", "id-2"]]
+
+
+def test_discarding_rows_counts_what_was_waiting() -> None:
+    buffer = ColumnBuffer(capacity=5, width=1)
+    buffer.append(("a",))
+    buffer.append(("b",))
+    before = dropped()
+
+    buffer.discard_all("in a test")
+
+    assert (len(buffer), dropped() - before) == (0, 2)
+
+
+def test_a_row_of_the_wrong_width_is_refused() -> None:
+    buffer = ColumnBuffer(capacity=5, width=2)
+
+    with pytest.raises(ValueError, match="a row of 1 values for 2 columns"):
+        buffer.append(("only one",))
+    assert buffer.take(5) == [[], []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
@@ -15,6 +16,7 @@ from adapters.analytics.schema import (
     deduplication_token,
     encode,
     epoch_seconds,
+    event_row,
     insert_statement,
     stored_event_ids_params,
     stored_event_ids_sql,
@@ -114,9 +116,10 @@ def test_deduplication_token_follows_the_batch_and_its_order() -> None:
 
 def test_a_batch_encoded_in_slices_is_the_batch_encoded_at_once() -> None:
     events = [event(f"e{i}", user_id=f"u{i}", metadata={"i": i}) for i in range(7)]
+    columns = list(zip(*(event_row(item) for item in events), strict=True))
     encoder = BatchEncoder()
     for start in range(0, len(events), 3):
-        encoder.add(events[start : start + 3])
+        encoder.add([column[start : start + 3] for column in columns])
 
     sliced = encoder.finish()
 
@@ -124,6 +127,13 @@ def test_a_batch_encoded_in_slices_is_the_batch_encoded_at_once() -> None:
     assert (sliced.token, sliced.count) == (deduplication_token(events), 7)
     # Assembled column by column, it is still one JSON object of the table's columns.
     assert list(orjson.loads(sliced.payload)) == list(COLUMNS)
+
+
+def test_rows_hold_nothing_the_garbage_collector_tracks() -> None:
+    row = event_row(event("e1", metadata={"reason": EventType.LOSS, "count": 3}))
+
+    assert [value for value in row if gc.is_tracked(value)] == []
+    assert row[-1] == "e1"
 
 
 def test_stored_ids_lookup_is_bounded_by_the_events_types_and_times() -> None:
