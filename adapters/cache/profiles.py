@@ -18,9 +18,9 @@ from collections.abc import Collection, Coroutine
 from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
-from cachetools import TTLCache
 
 from adapters import metrics
+from adapters.cache.l1 import ProfileL1
 from adapters.resilience import Guard
 from domain.bidding.features import UserFeatures
 from domain.bidding.ports import ProfileSource
@@ -53,9 +53,7 @@ class TieredProfileStore:
         max_source_reads: int = 16,
     ) -> None:
         self._source = source
-        self._l1: TTLCache[tuple[str, str], UserFeatures | None] = TTLCache(
-            maxsize=l1_size, ttl=l1_ttl_s
-        )
+        self._l1 = ProfileL1(l1_size, l1_ttl_s)
         self._redis = redis
         self._l2_ttl = l2_ttl_s
         if redis is not None and redis_guard is None:
@@ -198,7 +196,7 @@ class TieredProfileStore:
 
     def forget(self, tenant_id: str, user_id: str) -> None:
         """Drop a profile from L1 (after it changed)."""
-        self._l1.pop((tenant_id, user_id), None)
+        self._l1.pop((tenant_id, user_id))
 
     async def invalidate(self, tenant_id: str, user_id: str) -> None:
         """Drop a profile from L1 and L2, so the next bid reads the database."""

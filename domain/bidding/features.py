@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,22 +75,26 @@ def _interest_block(interests: dict[str, float]) -> Vector:
     return block
 
 
-@dataclass(frozen=True, slots=True)
-class UserFeatures:
+class UserFeatures(NamedTuple):
     """What the bid path needs of a profile, computed once when it enters the cache.
 
-    Deliberately small and flat: caches hold hundreds of thousands of these, and every object
-    the garbage collector must walk lengthens its pauses on the bid path. Tuples of strings and
-    numpy arrays are not tracked by the collector; a pydantic profile with its dicts was.
+    Deliberately small and flat, and a tuple of strings, numbers and numpy arrays: caches hold
+    hundreds of thousands of these, and a cache keeps them as plain tuples (``tuple(features)``,
+    back with ``UserFeatures._make``), which the garbage collector stops tracking after its
+    first pass. Every tracked object it must walk lengthens its pauses on the bid path.
     """
 
     known: bool  # False: no profile (or none we may use)
-    tier: LoyaltyTier | None
+    tier_index: int  # into _TIERS; enum members are objects the collector tracks
     segments: tuple[str, ...]
     interest_names: tuple[str, ...]
     vector: Vector  # (USER_DIMS,)
     interests: Vector  # (64,), the interest part alone, for overlap with offers
     interest_mass: float  # its sum, which every bid divides the overlap by
+
+    @property
+    def tier(self) -> LoyaltyTier | None:
+        return _TIERS[self.tier_index]
 
     @classmethod
     def of(cls, profile: UserProfile | None) -> UserFeatures:
@@ -101,11 +105,12 @@ class UserFeatures:
             for segment in profile.segments:
                 vector[_INTEREST_SLOTS + stable_slot("segment", segment, _SEGMENT_SLOTS)] = 1.0
             tier = profile.loyalty_tier
-        vector[_INTEREST_SLOTS + _SEGMENT_SLOTS + _TIERS.index(tier)] = 1.0
+        tier_index = _TIERS.index(tier)
+        vector[_INTEREST_SLOTS + _SEGMENT_SLOTS + tier_index] = 1.0
         vector.flags.writeable = False
         return cls(
             known=profile is not None,
-            tier=tier,
+            tier_index=tier_index,
             segments=tuple(profile.segments) if profile is not None else (),
             interest_names=tuple(profile.interests) if profile is not None else (),
             vector=vector,
