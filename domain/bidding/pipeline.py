@@ -99,13 +99,16 @@ class _Ranked(Sequence[LedgerCandidate]):
     slate: Slate
     positions: Sequence[int]  # slate positions of the picked candidates
     first_row: int  # the imp's first row in the feature matrix and the scores
-    offers: list[tuple[float, int]]  # (CPM in the response currency, index into positions)
+    # (CPM in the response currency, index into positions); rounded only when read, as a
+    # bid or a ledger candidate: rounding all 16 was ~4 % of a bid.
+    offers: list[tuple[float, int]]
 
     def candidate(self, rank: int) -> Candidate:
         return self.slate.candidates[self.positions[self.offers[rank][1]]]
 
     def price(self, rank: int) -> float:
-        return self.offers[rank][0]
+        """The CPM bid, in the response currency, to the precision the response carries."""
+        return round(self.offers[rank][0], 4)
 
     def row(self, rank: int) -> int:
         return self.first_row + self.offers[rank][1]
@@ -319,7 +322,7 @@ class BidPipeline:
                     if spent_today and self._paced_out(spent_today, daily_budget, elapsed):
                         paced += 1
                         continue
-                offers.append((round(cpm, 4), index))
+                offers.append((cpm, index))
             ranked.append(_Ranked(imp.id, slate, positions, row, offers))
             row += count
 
