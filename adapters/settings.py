@@ -99,6 +99,15 @@ class AnalyticsSettings(BaseModel):
     stream: str = Field(default="analytics", description="JetStream stream (cluster mode)")
     subject: str = Field(default="analytics.events", description="its subject")
 
+    @model_validator(mode="after")
+    def _inserts_hold_a_batch(self) -> AnalyticsSettings:
+        # Refused when the settings load, not when the writer starts minutes into `up`.
+        if self.max_insert_rows < self.batch_size:
+            raise ValueError(
+                "CE_ANALYTICS__MAX_INSERT_ROWS must not be below CE_ANALYTICS__BATCH_SIZE"
+            )
+        return self
+
 
 class EventSettings(BaseModel):
     """Customer events: ingest limits, the JetStream stream (with CE_NATS_URL), the evaluator."""
