@@ -85,15 +85,15 @@ class AnalyticsSettings(BaseModel):
     min_insert_interval_s: float = Field(
         default=5.0,
         ge=0,
-        description="in-process writer (embedded mode): size-triggered inserts at least this "
-        "far apart; faster than batch_size events in that time, batches grow instead "
-        "(ClickHouse pays per insert, in parts to merge)",
+        description="size-triggered inserts at least this far apart (in-process writer and "
+        "analytics-sink alike); faster than batch_size events in that time, batches grow "
+        "instead (ClickHouse pays per insert, in parts to merge)",
     )
     max_insert_rows: int = Field(
         default=50_000,
         gt=0,
-        description="in-process writer (embedded mode): events per insert at most; not below "
-        "batch_size",
+        description="events per insert at most (the analytics-sink: a message's worth more at "
+        "most); not below batch_size",
     )
     queue_max: int = Field(default=200_000, gt=0)
     stream: str = Field(default="analytics", description="JetStream stream (cluster mode)")

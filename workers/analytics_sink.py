@@ -50,6 +50,8 @@ async def run_analytics_sink(
                 store,
                 settings.analytics.batch_size,
                 settings.analytics.flush_interval_s,
+                min_insert_interval_s=settings.analytics.min_insert_interval_s,
+                max_insert_rows=settings.analytics.max_insert_rows,
                 stream=stream,
                 subject=subject,
                 durable=durable,

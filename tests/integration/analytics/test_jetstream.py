@@ -27,6 +27,7 @@ from adapters.analytics import (
     ensure_analytics_stream,
 )
 from adapters.analytics.schema import DEFAULT_DATABASE, create_table_sql
+from domain.analytics import AnalyticsEvent
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
     JetStreamNames,
@@ -183,6 +184,60 @@ async def test_event_in_two_messages_of_one_batch_is_written_once(
         await eventually(lambda: acked_everything(js, stream_names, 2))
 
     assert row_count(chdb_store) == 4
+
+
+class CountingChdbStore(ChdbStore):
+    """The real store, remembering how many events each insert carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.inserts: list[int] = []
+
+    def insert(self, events: Sequence[AnalyticsEvent]) -> None:
+        super().insert(events)
+        self.inserts.append(len(events))
+
+
+async def test_full_batches_wait_out_the_insert_interval_and_grow_meanwhile(
+    js: JetStreamContext, stream_names: JetStreamNames, chdb_path: Path
+) -> None:
+    store = CountingChdbStore(chdb_path)
+    sink = AnalyticsSinkConsumer(
+        js,
+        store,
+        batch_size=10,
+        flush_interval_s=60,  # the timer stays out of it
+        min_insert_interval_s=1.0,
+        max_insert_rows=100,
+        stream=stream_names.stream,
+        subject=stream_names.subject,
+        durable=stream_names.durable,
+        ack_wait_s=90,
+    )
+    await ensure_analytics_stream(js, stream=stream_names.stream, subject=stream_names.subject)
+    for i in range(30):  # one event a message: fetches take exactly what a batch has room for
+        await js.publish(stream_names.subject, encode_events([encode_event(make_event(i))]))
+
+    try:
+        async with running(sink):
+            await eventually(lambda: acked_everything(js, stream_names, 30))
+        # The first full batch goes at once; the next 20 arrive well inside the interval and
+        # go as one insert after it, not as two more of 10.
+        assert store.inserts == [10, 20]
+        assert row_count(store) == 30
+    finally:
+        store.close()
+
+
+def test_the_sink_refuses_an_ack_wait_its_batches_could_outlast(
+    js: JetStreamContext, chdb_store: ChdbStore
+) -> None:
+    with pytest.raises(ValueError, match="ack_wait_s"):
+        AnalyticsSinkConsumer(
+            js, chdb_store, batch_size=10, flush_interval_s=1, min_insert_interval_s=30
+        )
+    with pytest.raises(ValueError, match="max_insert_rows"):
+        AnalyticsSinkConsumer(js, chdb_store, batch_size=10, flush_interval_s=1, max_insert_rows=5)
 
 
 class CrashAfterInsert(AnalyticsSinkConsumer):
