@@ -40,7 +40,7 @@ class Offer:
     seat: str
     vector: Vector
     offer_slot: int
-    variant_slots: tuple[int, ...]
+    variant_slots: NDArray[np.intp]  # which DCO-head output scores each creative variant
     media_type: MediaType
     categories: frozenset[str]  # the creative's IAB categories and their tier-1 parents
     adomains: frozenset[str]  # lower-cased
@@ -74,6 +74,11 @@ def _categories_with_parents(categories: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _read_only(array: NDArray[np.intp]) -> NDArray[np.intp]:
+    array.flags.writeable = False  # shared by every bid on this offer
+    return array
+
+
 def _markup(creative: Creative) -> str:
     if creative.click_url is None:
         return creative.adm
@@ -93,7 +98,12 @@ def build_offer(campaign: Campaign, creative: Creative, default_seat: str) -> Of
         seat=campaign.seat or default_seat,
         vector=offer_vector(campaign, creative),
         offer_slot=offer_slot(campaign.id),
-        variant_slots=tuple(variant_slot(creative.id, i) for i in range(len(creative.variants))),
+        variant_slots=_read_only(
+            np.array(
+                [variant_slot(creative.id, i) for i in range(len(creative.variants))],
+                dtype=np.intp,
+            )
+        ),
         media_type=_MEDIA_TYPES[creative.format],
         categories=_categories_with_parents(creative.cat),
         adomains=frozenset(domain.lower() for domain in creative.adomain),

@@ -402,8 +402,7 @@ class BidPipeline:
         )
         markup = offer.markup
         if offer.markup_variants:
-            scored = [float(variants[slot]) for slot in offer.variant_slots]
-            best = scored.index(max(scored))
+            best = int(variants[offer.variant_slots].argmax())  # the first best, on ties
             markup = markup.replace("${VARIANT}", offer.markup_variants[best])
         return Bid(
             id=bid_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import orjson
 import pytest
 
 from domain.analytics import EventType
-from domain.bidding.features import offer_slot
+from domain.bidding.features import offer_slot, variant_slot
 from domain.bidding.pipeline import BidOutcome, DeadlineExceeded, NoBid
 from domain.campaigns import (
     BidStrategy,
@@ -342,3 +343,16 @@ async def test_deadline_passed_before_the_ledger_raises(tmp_path: Path) -> None:
     request = BidRequest.model_validate(banner_request())
     with pytest.raises(DeadlineExceeded):
         await kit.pipeline.bid(request, deadline=kit.clock.mono)
+
+
+async def test_dco_fills_in_the_variant_the_model_scores_highest(tmp_path: Path) -> None:
+    variants = ["Spring <sale>", "Free shipping", "New & improved", "Last chance"]
+    creative = make_creative(adm="<div>${VARIANT}</div>", variants=variants)
+    kit = build_pipeline([make_campaign(creatives=[creative])], tmp_path)
+
+    (offer,) = body(await bid(kit))["seatbid"][0]["bid"]
+
+    assert kit.scorer.last is not None
+    scores = kit.scorer.last.variant[0]  # the one candidate's row
+    best = max(range(len(variants)), key=lambda i: scores[variant_slot(creative.id, i)])
+    assert offer["adm"] == f"<div>{html.escape(variants[best])}</div>"
