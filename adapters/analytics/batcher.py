@@ -182,7 +182,14 @@ class AnalyticsBatcher:
             await self._write(batch)
 
     async def _write(self, columns: Sequence[Sequence[Any]]) -> None:
-        batch = await self._encode(columns)
+        try:
+            batch = await self._encode(columns)
+        except Exception:
+            # Rows are checked on emit, so this is a bug: the batch is lost, counted and logged
+            # like any other drop, and the writer goes on.
+            metrics.analytics_events_dropped.inc(len(columns[0]))
+            logger.exception("analytics: could not encode a batch of %d events", len(columns[0]))
+            return
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(Exception),
