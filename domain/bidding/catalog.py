@@ -61,8 +61,8 @@ class Offer:
     cap_per_day: int | None
     # The creative's markup with its click URL filled in, and its DCO variants escaped for it:
     # the same for every bid, so done once here.
-    markup: str = ""
-    markup_variants: tuple[str, ...] = ()
+    markup: str
+    markup_variants: tuple[str, ...]
     row: int = 0  # this offer's row in Catalog.offer_matrix
 
 
