@@ -80,8 +80,8 @@ class UserFeatures(NamedTuple):
 
     Deliberately small and flat, and a tuple of strings, numbers and numpy arrays: caches hold
     hundreds of thousands of these, and a cache keeps them as plain tuples (``tuple(features)``,
-    back with ``UserFeatures._make``), which the garbage collector stops tracking after its
-    first pass. Every tracked object it must walk lengthens its pauses on the bid path.
+    back with ``UserFeatures._make``), which the garbage collector stops tracking once its
+    passes have seen them. Every tracked object it walks lengthens its pauses on the bid path.
     """
 
     known: bool  # False: no profile (or none we may use)
