@@ -275,7 +275,7 @@ class AnalyticsSinkConsumer:
     A batch closes at ``batch_size`` events or ``flush_interval_s`` after its first message,
     and a full one is written at least ``min_insert_interval_s`` after the previous insert:
     until then it keeps growing, up to ``max_insert_rows`` events (a message's worth more at
-    most, since a message is acknowledged whole). ClickHouse pays per insert (a part to merge
+    most: a message is acknowledged whole). ClickHouse pays per insert (a part to merge
     each), so under load inserts stay seconds apart and get bigger instead of more frequent,
     as in the in-process writer. Messages are acknowledged after the insert returned; a failed
     insert naks them with a growing delay, so they come back (at-least-once). Exactly one row
@@ -334,9 +334,6 @@ class AnalyticsSinkConsumer:
         self._max_deliver = max_deliver
         self._nak_delay_max_s = nak_delay_max_s
         self._fetch_wait_max_s = fetch_wait_max_s
-        # Messages carry one event (older publishers) or many: fetches are sized by what the
-        # last batch held per message, so a batch lands near batch_size events either way.
-        self._events_per_message = 1.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consumes until ``stop`` is set; the batch in hand is written and acked first."""
@@ -376,6 +373,11 @@ class AnalyticsSinkConsumer:
         loop = asyncio.get_running_loop()
         deliveries: list[_Delivery] = []
         events = 0
+        # Messages carry one event (older publishers) or up to a hundred, fewer when traffic
+        # is light: a batch's first fetch takes one message, and later fetches are sized by the
+        # biggest message seen so far, so a batch passes its limit by a message's worth at most
+        # (sizing by the last batch's messages let a surge after a quiet spell overshoot 25x).
+        largest = 0
         deadline: float | None = None  # flush_interval_s after the batch's first message
         earliest = self._last_insert + self._min_insert_interval_s  # for a full batch
         while not stop.is_set():
@@ -399,7 +401,7 @@ class AnalyticsSinkConsumer:
                     await asyncio.wait_for(stop.wait(), wait)
                 continue
             room = (self._max_insert_rows if full else self._batch_size) - events
-            want = max(1, math.ceil(room / self._events_per_message))
+            want = max(1, room // largest) if largest else 1
             try:
                 fetched = await subscription.fetch(want, timeout=wait)
             except (NatsTimeoutError, TimeoutError):
@@ -419,8 +421,7 @@ class AnalyticsSinkConsumer:
                 if delivery is not None:
                     deliveries.append(delivery)
                     events += len(delivery.events)
-        if deliveries:
-            self._events_per_message = events / len(deliveries)
+                    largest = max(largest, len(delivery.events))
         return deliveries
 
     async def _decode(self, message: Msg) -> _Delivery | None:
@@ -454,7 +455,8 @@ class AnalyticsSinkConsumer:
                     self._store.stored_event_ids, [unique[event_id] for event_id in suspects]
                 )
             batch = [event for event_id, event in unique.items() if event_id not in stored]
-            self._last_insert = asyncio.get_running_loop().time()
+            if batch:  # an insert of nothing makes no part: it does not start the interval
+                self._last_insert = asyncio.get_running_loop().time()
             await asyncio.to_thread(self._store.insert, batch)
         except Exception as exc:
             logger.warning("analytics: insert of %d events failed, naking: %s", received, exc)

@@ -127,7 +127,8 @@ ContextInputs = tuple[int, int | None, int, int, tuple[bool, ...], float, bool, 
 
 def context_inputs(request: BidRequest, imp: Imp, floor_usd: float, now: datetime) -> ContextInputs:
     """Everything ``context_vector_of`` reads, as a key: contexts repeat (same placement,
-    device type and minute), so the pipeline builds each vector once."""
+    device type and minute), so the pipeline builds each vector once. ``now`` is aware UTC,
+    as the Clock port gives it; the local time is worked out from the device's utcoffset."""
     device = request.device
     geo = device.geo if device is not None else None
     if request.site is not None:
