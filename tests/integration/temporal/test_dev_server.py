@@ -226,6 +226,13 @@ async def test_launcher_waits_for_a_server_another_launcher_is_starting(
         try:
             record = {"server": launched.pid, "owner": os.getpid(), "address": config.address}
             config.record_path.write_text(json.dumps(record))
+            # This test's server must still be up when the waiter looks, or the waiter rightly
+            # launches its own (seen once: a failure that said only "owned is True").
+            await asyncio.sleep(0.5)
+            assert launched.poll() is None, (
+                f"the other launcher's server exited ({launched.returncode}):\n"
+                f"{(tmp_path / 'other.log').read_text()[-2000:]}"
+            )
             fcntl.flock(lock, fcntl.LOCK_UN)
 
             await waiting
