@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,67 +198,71 @@ class CountingChdbStore(ChdbStore):
         self.inserts.append(len(events))
 
 
-async def test_full_batches_wait_out_the_insert_interval_and_grow_meanwhile(
-    js: JetStreamContext, stream_names: JetStreamNames, chdb_path: Path
-) -> None:
+@pytest.fixture
+def counting_store(chdb_path: Path) -> Iterator[CountingChdbStore]:
     store = CountingChdbStore(chdb_path)
+    yield store
+    store.close()
+
+
+async def held_batches(
+    js: JetStreamContext,
+    store: CountingChdbStore,
+    names: JetStreamNames,
+    messages: Sequence[Sequence[AnalyticsEvent]],
+    *,
+    batch_size: int,
+    max_insert_rows: int,
+) -> list[int]:
+    """The inserts a sink holding full batches 1 s apart makes of ``messages``, a backlog
+    published before it starts (the timer, 60 s, stays out of it)."""
     sink = AnalyticsSinkConsumer(
         js,
         store,
-        batch_size=10,
-        flush_interval_s=60,  # the timer stays out of it
+        batch_size=batch_size,
+        flush_interval_s=60,
         min_insert_interval_s=1.0,
-        max_insert_rows=100,
-        stream=stream_names.stream,
-        subject=stream_names.subject,
-        durable=stream_names.durable,
+        max_insert_rows=max_insert_rows,
+        stream=names.stream,
+        subject=names.subject,
+        durable=names.durable,
         ack_wait_s=90,
     )
-    await ensure_analytics_stream(js, stream=stream_names.stream, subject=stream_names.subject)
-    for i in range(30):  # one event a message: fetches take exactly what a batch has room for
-        await js.publish(stream_names.subject, encode_events([encode_event(make_event(i))]))
+    await ensure_analytics_stream(js, stream=names.stream, subject=names.subject)
+    for events in messages:
+        await js.publish(names.subject, encode_events([encode_event(e) for e in events]))
+    async with running(sink):
+        await eventually(lambda: acked_everything(js, names, len(messages)))
+    assert row_count(store) == sum(len(events) for events in messages)
+    return store.inserts
 
-    try:
-        async with running(sink):
-            await eventually(lambda: acked_everything(js, stream_names, 30))
-        # The first full batch goes at once; the next 20 arrive well inside the interval and
-        # go as one insert after it, not as two more of 10.
-        assert store.inserts == [10, 20]
-        assert row_count(store) == 30
-    finally:
-        store.close()
+
+async def test_full_batches_wait_out_the_insert_interval_and_grow_meanwhile(
+    js: JetStreamContext, stream_names: JetStreamNames, counting_store: CountingChdbStore
+) -> None:
+    one_event_each = [[make_event(i)] for i in range(30)]
+
+    inserts = await held_batches(
+        js, counting_store, stream_names, one_event_each, batch_size=10, max_insert_rows=100
+    )
+
+    # The first full batch goes at once; the next 20 arrive well inside the interval and go
+    # as one insert after it, not as two more of 10.
+    assert inserts == [10, 20]
 
 
 async def test_a_held_batch_passes_its_row_limit_by_one_message_at_most(
-    js: JetStreamContext, stream_names: JetStreamNames, chdb_path: Path
+    js: JetStreamContext, stream_names: JetStreamNames, counting_store: CountingChdbStore
 ) -> None:
-    store = CountingChdbStore(chdb_path)
-    sink = AnalyticsSinkConsumer(
-        js,
-        store,
-        batch_size=100,
-        flush_interval_s=60,
-        min_insert_interval_s=1.0,
-        max_insert_rows=250,
-        stream=stream_names.stream,
-        subject=stream_names.subject,
-        durable=stream_names.durable,
-        ack_wait_s=90,
-    )
-    await ensure_analytics_stream(js, stream=stream_names.stream, subject=stream_names.subject)
-    for message in range(8):  # a backlog of full messages, 100 events each
-        group = [make_event(100 * message + i) for i in range(100)]
-        await js.publish(stream_names.subject, encode_events([encode_event(e) for e in group]))
+    full_messages = [[make_event(100 * m + i) for i in range(100)] for m in range(8)]
 
-    try:
-        async with running(sink):
-            await eventually(lambda: acked_everything(js, stream_names, 8))
-        # Sized by the messages it sees, not by a guess: the first batch goes at once, held
-        # ones stop within a message of 250, and nothing is left behind.
-        assert store.inserts == [100, 300, 300, 100]
-        assert row_count(store) == 800
-    finally:
-        store.close()
+    inserts = await held_batches(
+        js, counting_store, stream_names, full_messages, batch_size=100, max_insert_rows=250
+    )
+
+    # Sized by the messages it sees, not by a guess: the first batch goes at once and held
+    # ones stop within a message of 250.
+    assert inserts == [100, 300, 300, 100]
 
 
 def test_the_sink_refuses_an_ack_wait_its_batches_could_outlast(
