@@ -110,6 +110,10 @@ class _Ranked(Sequence[LedgerCandidate]):
         """The CPM bid, in the response currency, to the precision the response carries."""
         return round(self.offers[rank][0], 4)
 
+    def price_micros(self, rank: int) -> int:
+        """One impression at ``price(rank)``, in micro-units of the campaign's currency."""
+        return cpm_to_impression_micros(self.price(rank) / self.candidate(rank).fx)
+
     def row(self, rank: int) -> int:
         return self.first_row + self.offers[rank][1]
 
@@ -137,7 +141,7 @@ class _Ranked(Sequence[LedgerCandidate]):
         offer = candidate.offer
         return LedgerCandidate(
             campaign_id=offer.campaign_id,
-            price_micros=cpm_to_impression_micros(self.price(rank) / candidate.fx),
+            price_micros=self.price_micros(rank),
             cap_per_hour=offer.cap_per_hour,
             cap_per_day=offer.cap_per_day,
             budget_micros=offer.budget_micros,
@@ -253,7 +257,8 @@ class BidPipeline:
             profiles = await self._profiles.get_profiles(user_id, in_play)
 
         limit = self._config.max_candidates
-        per_imp: list[tuple[Imp, Slate, list[int] | slice]] = []
+        # Each imp with its slate, the picked candidates and their one tenant (None: several).
+        per_imp: list[tuple[Imp, Slate, list[int] | slice, str | None]] = []
         rows = 0
         for imp, slate in slates:
             kept = self._targeted(slate.candidates, profiles)[:limit]
@@ -261,14 +266,14 @@ class BidPipeline:
             picks: list[int] | slice = (
                 slice(0, len(kept)) if kept and kept[-1] == len(kept) - 1 else kept
             )
-            per_imp.append((imp, slate, picks))
+            per_imp.append((imp, slate, picks, slate.sole_owner(picks)))
             rows += len(kept)
         if rows == 0:
             return BidOutcome(response=None, no_bid=NoBid.TARGETING, candidates=found)
 
         features = np.empty((rows, FEATURE_DIMS), dtype=np.float32)
         row = 0
-        for imp, slate, picks in per_imp:
+        for imp, slate, picks, sole in per_imp:
             block = slate.offer_block[picks]
             count = block.shape[0]
             if count == 0:
@@ -276,7 +281,6 @@ class BidPipeline:
             floor_usd = imp.bidfloor * (self._fx.rate(imp.bidfloorcur, "USD") or 0.0)
             context = self._context(context_inputs(request, imp, floor_usd, now))
             out = features[row : row + count]
-            sole = slate.sole_owner(picks)
             if sole is not None:
                 feature_rows(profiles.get(sole, ANONYMOUS), context, block, out)
             else:  # each tenant's rows see that tenant's profile of the user
@@ -297,11 +301,10 @@ class BidPipeline:
         spend_view = self._ledger.spend_view
         # Per candidate in plain Python: at 16 candidates an imp, each numpy call costs more
         # than the arithmetic it would vectorise (py-spy of bench/bid.py (b)).
-        for imp, slate, picks in per_imp:
+        for imp, slate, picks, sole in per_imp:
             positions = _positions(picks)
             count = len(positions)
             offered = scores.offer[np.arange(row, row + count), slate.offer_slots[picks]].tolist()
-            sole = slate.sole_owner(picks)
             sole_boost = boosts.get(sole, 1.0) if sole is not None else None
             eligible: list[tuple[float, int]] = []
             for index, score in enumerate(offered):
@@ -397,7 +400,7 @@ class BidPipeline:
             campaign_id=offer.campaign.id,
             user_key=key,
             bid_time=now,
-            bid_price_micros=cpm_to_impression_micros(price / candidate.fx),
+            bid_price_micros=offers.price_micros(rank),
             fx=candidate.fx,
         )
         markup = offer.markup
