@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
 
 from adapters.analytics import ChdbStore
-from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, TABLE, encode
+from adapters.analytics.schema import COLUMNS, INSERT_FORMAT, TABLE, EncodedBatch, encode
 from domain.analytics import AnalyticsEvent, EventType
 
 EVENTS_TABLE = "campaign_express.analytics_events"
@@ -117,6 +118,33 @@ def chdb_store(chdb_path: Path) -> Iterator[ChdbStore]:
     # chdb allows one open data directory per process: closing it lets the next test open its own.
     store = ChdbStore(chdb_path)
     yield store
+    store.close()
+
+
+class RecordingStore(ChdbStore):
+    """The real store, remembering how many events each insert carried (both writers insert
+    through ``insert_encoded``); ``hold`` keeps an insert in flight (on its worker thread)
+    until released."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.inserts: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.inserting = threading.Event()
+
+    def insert_encoded(self, batch: EncodedBatch) -> None:
+        self.inserting.set()
+        self.hold.wait()
+        super().insert_encoded(batch)
+        self.inserts.append(batch.count)
+
+
+@pytest.fixture
+def recording_store(chdb_path: Path) -> Iterator[RecordingStore]:
+    store = RecordingStore(chdb_path)
+    yield store
+    store.hold.set()  # a test that failed while holding an insert must not hang the teardown
     store.close()
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.analytics import AnalyticsBatcher, ChdbStore
-from adapters.analytics.schema import DEFAULT_DATABASE, EncodedBatch, create_table_sql
+from adapters.analytics.schema import DEFAULT_DATABASE, create_table_sql
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
+    RecordingStore,
     batched,
     dropped,
     eventually,
@@ -51,32 +49,6 @@ async def test_full_batches_are_written_without_waiting_for_the_interval(
     # Rows show before the writer task, back from its thread, has counted them.
     await eventually(lambda: row_count(chdb_store) == 25 and batched() - before == 25)
     await batcher.stop()
-
-
-class RecordingStore(ChdbStore):
-    """The real store, remembering how many events each insert carried; ``hold`` keeps an
-    insert in flight (on its worker thread) until released."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.inserts: list[int] = []
-        self.hold = threading.Event()
-        self.hold.set()
-        self.inserting = threading.Event()
-
-    def insert_encoded(self, batch: EncodedBatch) -> None:
-        self.inserting.set()
-        self.hold.wait()
-        super().insert_encoded(batch)
-        self.inserts.append(batch.count)
-
-
-@pytest.fixture
-def recording_store(chdb_path: Path) -> Iterator[RecordingStore]:
-    store = RecordingStore(chdb_path)
-    yield store
-    store.hold.set()  # a test that failed while holding an insert must not hang the teardown
-    store.close()
 
 
 def started_batcher(store: ChdbStore, **options: Any) -> AnalyticsBatcher:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from domain.analytics import AnalyticsEvent
 from tests.integration.analytics.conftest import (
     EVENTS_TABLE,
     JetStreamNames,
+    RecordingStore,
     dropped,
     eventually,
     make_event,
@@ -186,28 +187,9 @@ async def test_event_in_two_messages_of_one_batch_is_written_once(
     assert row_count(chdb_store) == 4
 
 
-class CountingChdbStore(ChdbStore):
-    """The real store, remembering how many events each insert carried."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.inserts: list[int] = []
-
-    def insert(self, events: Sequence[AnalyticsEvent]) -> None:
-        super().insert(events)
-        self.inserts.append(len(events))
-
-
-@pytest.fixture
-def counting_store(chdb_path: Path) -> Iterator[CountingChdbStore]:
-    store = CountingChdbStore(chdb_path)
-    yield store
-    store.close()
-
-
 async def held_batches(
     js: JetStreamContext,
-    store: CountingChdbStore,
+    store: RecordingStore,
     names: JetStreamNames,
     messages: Sequence[Sequence[AnalyticsEvent]],
     *,
@@ -238,12 +220,12 @@ async def held_batches(
 
 
 async def test_full_batches_wait_out_the_insert_interval_and_grow_meanwhile(
-    js: JetStreamContext, stream_names: JetStreamNames, counting_store: CountingChdbStore
+    js: JetStreamContext, stream_names: JetStreamNames, recording_store: RecordingStore
 ) -> None:
     one_event_each = [[make_event(i)] for i in range(30)]
 
     inserts = await held_batches(
-        js, counting_store, stream_names, one_event_each, batch_size=10, max_insert_rows=100
+        js, recording_store, stream_names, one_event_each, batch_size=10, max_insert_rows=100
     )
 
     # The first full batch goes at once; the next 20 arrive well inside the interval and go
@@ -252,12 +234,12 @@ async def test_full_batches_wait_out_the_insert_interval_and_grow_meanwhile(
 
 
 async def test_a_held_batch_passes_its_row_limit_by_one_message_at_most(
-    js: JetStreamContext, stream_names: JetStreamNames, counting_store: CountingChdbStore
+    js: JetStreamContext, stream_names: JetStreamNames, recording_store: RecordingStore
 ) -> None:
     full_messages = [[make_event(100 * m + i) for i in range(100)] for m in range(8)]
 
     inserts = await held_batches(
-        js, counting_store, stream_names, full_messages, batch_size=100, max_insert_rows=250
+        js, recording_store, stream_names, full_messages, batch_size=100, max_insert_rows=250
     )
 
     # Sized by the messages it sees, not by a guess: the first batch goes at once and held
