@@ -51,10 +51,8 @@ class DropOldestBuffer:
 
     def discard_all(self, why: str) -> None:
         """Empties the buffer, counting and logging what is lost."""
-        if self._events:
-            metrics.analytics_events_dropped.inc(len(self._events))
-            logger.error("analytics: %d events dropped %s", len(self._events), why)
-            self._events.clear()
+        _count_discarded(len(self._events), why)
+        self._events.clear()
 
 
 class ColumnBuffer:
@@ -97,8 +95,12 @@ class ColumnBuffer:
 
     def discard_all(self, why: str) -> None:
         """Empties the buffer, counting and logging what is lost."""
-        if waiting := len(self):
-            metrics.analytics_events_dropped.inc(waiting)
-            logger.error("analytics: %d events dropped %s", waiting, why)
-            for column in self._columns:
-                column.clear()
+        _count_discarded(len(self), why)
+        for column in self._columns:
+            column.clear()
+
+
+def _count_discarded(count: int, why: str) -> None:
+    if count:
+        metrics.analytics_events_dropped.inc(count)
+        logger.error("analytics: %d events dropped %s", count, why)
