@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The tests' choice of ports, outside the range outgoing connections take theirs from.
+from tests.support.services import free_port as free_port  # re-exported
 
 STARTS_IN_FLIGHT = 32
 PHASE_TIMEOUT_S = 600.0
@@ -37,13 +41,6 @@ def process_cpu_s(pid: int) -> float:
     # utime, stime, cutime, cstime are fields 14-17 of stat; fields[0] here is field 3.
     ticks = sum(int(value) for value in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

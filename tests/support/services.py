@@ -6,6 +6,7 @@ the same command the machine uses at boot.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -97,11 +98,44 @@ def ensure(service: Service, wait_s: float = 15.0) -> None:
     raise RuntimeError(f"{service.name} is not answering on 127.0.0.1:{service.port}")
 
 
+# Ports below the kernel's ephemeral range, so no outgoing connection can take one as its source
+# port between free_port() and the server's bind (CI saw gRPC lose 127.0.0.1:59411 that way while
+# a Temporal dev server opened its connections). Lowest port tried; the range's top is read below.
+_LOWEST_TEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    # No SO_REUSEADDR: a port with connections lingering in TIME_WAIT is refused too.
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing is bound to, not handed out before in this process."""
+    candidates = range(_LOWEST_TEST_PORT, _ephemeral_ports_start())
+    if len(candidates) < 1_000:  # a machine whose ephemeral range starts low: take the kernel's
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            kernel_port: int = probe.getsockname()[1]
+            return kernel_port
+    for _ in range(200):
+        port = random.choice(candidates)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free loopback port in {candidates}")
 
 
 class PrivateRedis:
