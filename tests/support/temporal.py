@@ -36,6 +36,7 @@ from temporal import search_attributes
 from temporal.converter import DATA_CONVERTER
 from temporal.dev_server import find_binary
 from temporal.sandbox import workflow_runner
+from tests.support.services import free_port
 from workers.temporal_worker import build_worker
 
 R = TypeVar("R")
@@ -54,6 +55,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=DATA_CONVERTER,
+        port=free_port(),  # the SDK's own pick comes from the ephemeral range
     )
     try:
         await search_attributes.register(env.client, env.client.namespace)
@@ -78,6 +80,7 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary("temporal")),
         data_converter=DATA_CONVERTER,
+        port=free_port(),  # the SDK's own pick comes from the ephemeral range
         search_attributes=search_attributes.ALL,
     )
     try:
