@@ -22,7 +22,9 @@ JsonObject = dict[str, Any]
 
 
 class _Rtb(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # pydantic's JSON parser takes NaN and Infinity (not JSON) and overflows 1e400 to inf; a
+    # floor of either would reach the features and prices, so every number must be finite.
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 def _promote_from_ext(data: Any, *names: str) -> Any:
@@ -196,7 +198,7 @@ class Native(_Rtb):
 
 class Deal(_Rtb):
     id: str
-    bidfloor: float = 0.0
+    bidfloor: float = Field(default=0.0, ge=0)
     bidfloorcur: str = "USD"
     at: int | None = None
     wseat: list[str] | None = None

@@ -63,6 +63,13 @@ async def test_mobile_example_respects_its_blocks(
         (b'{"id": "1", "imp": []}', "invalid_bid_request"),
         (b'{"id": 7, "imp": [{"id": "1"}]}', "invalid_bid_request"),
         (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "cheap"}]}', "invalid_bid_request"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": NaN}]}', "invalid_bid_request"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": Infinity}]}', "invalid_bid_request"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": 1e400}]}', "invalid_bid_request"),
+        (
+            b'{"id": "1", "imp": [{"id": "1", "pmp": {"deals": [{"id": "d", "bidfloor": -1}]}}]}',
+            "invalid_bid_request",
+        ),
         (b'{"id": "1", "imp": {"id": "1"}}', "invalid_bid_request"),
         (b'{"id": "1", "imp": [{"id": "1"}], "tmax": -5}', "invalid_bid_request"),
         (b'[{"id": "1"}]', "invalid_bid_request"),
