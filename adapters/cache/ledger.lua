@@ -9,7 +9,7 @@
 --          and with 16 candidates that was an eighth of a bidder's CPU)
 -- settle:  ARGV = prefix, "settle", kind, bid_id, campaign, user_key, minute, hour, day,
 --          bid_price_micros, clearing_micros ("" = none), memory_seconds
---          returns {first_of_its_kind (0/1), spend_recorded_micros}
+--          returns {first_of_its_kind (0/1), spend_recorded_micros, over_budget (0/1)}
 
 local prefix = ARGV[1]
 local op = ARGV[2]
@@ -70,6 +70,9 @@ if op == 'reserve' then
           local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
           redis.call('INCRBY', reserve_key, price)
           redis.call('EXPIRE', reserve_key, window * 60 + 60)
+          -- What settle judges a late notice's spend against; -1: no daily budget.
+          redis.call('SET', prefix .. 'budget:' .. campaign,
+                     string.format('%d:%d', budget, daily or -1), 'EX', 172800)
           taken = c
         end
       end
@@ -85,10 +88,10 @@ if op == 'settle' then
   local bid_price, clearing = tonumber(ARGV[10]), tonumber(ARGV[11])
   local memory = tonumber(ARGV[12])
   if not redis.call('SET', prefix .. 'notice:' .. bid .. ':' .. kind, '1', 'NX', 'EX', memory) then
-    return {0, 0}
+    return {0, 0, 0}
   end
   if not redis.call('SET', prefix .. 'settled:' .. bid, kind, 'NX', 'EX', memory) then
-    return {1, 0}
+    return {1, 0, 0}
   end
   local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
   if redis.call('EXISTS', reserve_key) == 1 then
@@ -106,14 +109,23 @@ if op == 'settle' then
         end
       end
     end
-    return {1, 0}
+    return {1, 0, 0}
   end
   local amount = clearing or 0
   local spend_key = prefix .. 'spent:' .. campaign
-  redis.call('INCRBY', spend_key, amount)
-  redis.call('INCRBY', spend_key .. ':d' .. day, amount)
+  local total = redis.call('INCRBY', spend_key, amount)
+  local today = redis.call('INCRBY', spend_key .. ':d' .. day, amount)
   redis.call('EXPIRE', spend_key .. ':d' .. day, 172800)
-  return {1, amount}
+  local over = 0
+  local limits = redis.call('GET', prefix .. 'budget:' .. campaign)
+  if limits and amount > 0 then
+    local budget, daily = string.match(limits, '^(%-?%d+):(%-?%d+)$')
+    budget, daily = tonumber(budget), tonumber(daily)
+    if total > budget or (daily >= 0 and today > daily) then
+      over = 1
+    end
+  end
+  return {1, amount, over}
 end
 
 return redis.error_reply('unknown ledger operation ' .. tostring(op))

@@ -101,8 +101,10 @@ class RedisLedger:
             _optional(notice.clearing_price_micros),
             int(NOTICE_MEMORY.total_seconds()),
         ]
-        first, amount = await self._guard.call(lambda: self._script(keys=[], args=args))
-        return NoticeOutcome(first_of_its_kind=bool(first), spend_recorded_micros=int(amount))
+        first, amount, over = await self._guard.call(lambda: self._script(keys=[], args=args))
+        return NoticeOutcome(
+            first_of_its_kind=bool(first), spend_recorded_micros=int(amount), over_budget=bool(over)
+        )
 
     def spend_view(self, campaign_id: str) -> SpendView:
         return self._spend.get(campaign_id, SpendView())

@@ -61,5 +61,11 @@ async def receive_notice(kind: NoticeKindPath, request: Request, desk: NoticeDes
             detail={"code": "ledger_unavailable", "message": str(error)},
             headers={"Retry-After": "1"},
         ) from error
-    metrics.notices.labels(kind.value, "duplicate" if receipt.duplicate else "booked").inc()
+    if receipt.duplicate:
+        result = "duplicate"
+    elif receipt.over_budget:
+        result = "over_budget"  # booked all the same: the impression was bought
+    else:
+        result = "booked"
+    metrics.notices.labels(kind.value, result).inc()
     return Response(status_code=204)

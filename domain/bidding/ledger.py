@@ -11,6 +11,9 @@ Rules (the Redis implementation in ``adapters/cache/ledger.lua`` keeps exactly t
   frees the reservation and gives the impression back to the caps. Whichever settles a bid
   first wins; each (bid id, notice kind) counts once.
 * A reservation whose notice never comes lapses with its minute after ``window`` minutes.
+* A notice whose spend takes the campaign past its total budget, or its daily budget on the
+  bid's day, is reported over budget (the spend is booked all the same: the impression was
+  bought). Budgets are the ones the campaign's latest reservation was checked against.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class InMemoryLedger:
         self._minute = -1
         self._buckets = ("", "")
         self._window_sums: dict[str, int] = {}
+        # Per campaign, (budget, daily budget) as its latest reservation was checked against.
+        self._budgets: dict[str, tuple[int, int | None]] = {}
 
     def _forget_old(self, now: datetime) -> None:
         hour = hour_bucket(now)
@@ -149,6 +154,7 @@ class InMemoryLedger:
                     self._caps[(campaign, user_key, day)] += 1
                 self._reserved[(campaign, minute)] += candidate.price_micros
                 self._window_sums[campaign] = committed
+                self._budgets[campaign] = (candidate.budget_micros, candidate.daily_budget_micros)
                 taken = index
                 break
             chosen.append(taken)
@@ -177,9 +183,15 @@ class InMemoryLedger:
                         self._caps[key] -= 1
             return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=0)
         amount = notice.clearing_price_micros or 0
+        day = (campaign, day_bucket(notice.bid_time))
         self._spent[campaign] += amount
-        self._spent_daily[(campaign, day_bucket(notice.bid_time))] += amount
-        return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=amount)
+        self._spent_daily[day] += amount
+        budget, daily = self._budgets.get(campaign, (None, None))
+        over = amount > 0 and (
+            (budget is not None and self._spent[campaign] > budget)
+            or (daily is not None and self._spent_daily[day] > daily)
+        )
+        return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=amount, over_budget=over)
 
     def spend_view(self, campaign_id: str) -> SpendView:
         spent = self._spent.get(campaign_id)

@@ -144,3 +144,6 @@ class SettledNotice:
 class NoticeOutcome:
     first_of_its_kind: bool  # False: a duplicate (bid id, type); nothing changed
     spend_recorded_micros: int  # 0 unless this notice booked the spend
+    # The spend it booked took the campaign past a budget (total or the bid's day), as the
+    # campaign's last reservation knew them: a notice that outlived its reservation.
+    over_budget: bool = False

@@ -23,6 +23,7 @@ class NoticeReceipt:
     bid_id: str
     duplicate: bool
     spend_recorded_micros: int
+    over_budget: bool = False  # see NoticeOutcome
 
 
 class NoticeDesk:
@@ -62,6 +63,7 @@ class NoticeDesk:
                         "bid_id": notice.bid_id,
                         "bid_price_micros": notice.bid_price_micros,
                         "spend_recorded_micros": outcome.spend_recorded_micros,
+                        **({"over_budget": True} if outcome.over_budget else {}),
                         **(
                             {"loss_reason": notice.loss_reason}
                             if notice.loss_reason is not None
@@ -76,4 +78,5 @@ class NoticeDesk:
             bid_id=notice.bid_id,
             duplicate=not outcome.first_of_its_kind,
             spend_recorded_micros=outcome.spend_recorded_micros,
+            over_budget=outcome.over_budget,
         )

@@ -163,6 +163,36 @@ async def test_each_bid_sees_the_reservations_of_its_own_window(ledger: Delivery
     assert await ledger.reserve("u5", later, slate) == [None]
 
 
+@pytest.mark.parametrize(("budget", "daily"), [(2_000, None), (10**9, 2_000)])
+async def test_a_notice_that_outlived_its_reservation_reports_the_overspend(
+    ledger: DeliveryLedger, budget: int, daily: int | None
+) -> None:
+    slate = [[candidate(price=1_000, budget=budget, daily=daily)]]
+    later = NOW + timedelta(minutes=WINDOW)  # the first bid's reservation has lapsed
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    assert await ledger.reserve("u2", later, slate) == [0]
+    assert await ledger.reserve("u3", later, slate) == [0]
+
+    in_time = [
+        await ledger.settle(notice(NoticeKind.WIN, bid, clearing=1_000, at=later))
+        for bid in ("b2", "b3")
+    ]
+    late = await ledger.settle(notice(NoticeKind.WIN, "b1", clearing=800, at=NOW))
+
+    assert [outcome.over_budget for outcome in in_time] == [False, False]  # exactly the budget
+    assert (late.spend_recorded_micros, late.over_budget) == (800, True)  # booked all the same
+    again = await ledger.settle(notice(NoticeKind.BILLING, "b1", clearing=800, at=NOW))
+    assert (again.spend_recorded_micros, again.over_budget) == (0, False)
+
+
+async def test_a_loss_is_never_over_budget(ledger: DeliveryLedger) -> None:
+    slate = [[candidate(price=1_000, budget=1_000)]]
+    assert await ledger.reserve("u1", NOW, slate) == [0]
+    await ledger.settle(notice(NoticeKind.WIN, "b0", clearing=1_000))
+    outcome = await ledger.settle(notice(NoticeKind.LOSS, "b1", clearing=None))
+    assert (outcome.first_of_its_kind, outcome.over_budget) == (True, False)
+
+
 _WORKER = textwrap.dedent(
     """
     import asyncio, sys
