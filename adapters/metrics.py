@@ -63,6 +63,10 @@ agent_queue_depth = Gauge(
 notices = Counter(
     "campaign_notices", "Win, billing and loss notices by kind and result.", ["kind", "result"]
 )
+# At zero from the start: increase() cannot see a series that first appears at 1, and the
+# CampaignBudgetExceeded alert must fire on the first such notice.
+for _kind in ("win", "billing"):
+    notices.labels(_kind, "over_budget")
 dependency_errors = Counter(
     "campaign_dependency_errors",
     "Calls to a dependency that failed or were refused by its circuit breaker.",

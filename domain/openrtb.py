@@ -23,7 +23,8 @@ JsonObject = dict[str, Any]
 
 class _Rtb(BaseModel):
     # pydantic's JSON parser takes NaN and Infinity (not JSON) and overflows 1e400 to inf; a
-    # floor of either would reach the features and prices, so every number must be finite.
+    # floor of either would reach the features and prices, so every float field must be finite
+    # (``ext`` objects are free-form and read by nobody).
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 

@@ -13,6 +13,8 @@
 
 local prefix = ARGV[1]
 local op = ARGV[2]
+-- How long day spend and campaign budgets stay: NOTICE_MEMORY, the latest a notice may come.
+local NOTICE_MEMORY_S = 172800
 
 local function num(key)
   return tonumber(redis.call('GET', key) or '0') or 0
@@ -71,8 +73,9 @@ if op == 'reserve' then
           redis.call('INCRBY', reserve_key, price)
           redis.call('EXPIRE', reserve_key, window * 60 + 60)
           -- What settle judges a late notice's spend against; -1: no daily budget.
+          -- %.0f, not %d: %d goes through a C long and wraps past 2^63.
           redis.call('SET', prefix .. 'budget:' .. campaign,
-                     string.format('%d:%d', budget, daily or -1), 'EX', 172800)
+                     string.format('%.0f:%.0f', budget, daily or -1), 'EX', NOTICE_MEMORY_S)
           taken = c
         end
       end
@@ -115,13 +118,15 @@ if op == 'settle' then
   local spend_key = prefix .. 'spent:' .. campaign
   local total = redis.call('INCRBY', spend_key, amount)
   local today = redis.call('INCRBY', spend_key .. ':d' .. day, amount)
-  redis.call('EXPIRE', spend_key .. ':d' .. day, 172800)
+  redis.call('EXPIRE', spend_key .. ':d' .. day, NOTICE_MEMORY_S)
   local over = 0
   local limits = redis.call('GET', prefix .. 'budget:' .. campaign)
   if limits and amount > 0 then
     local budget, daily = string.match(limits, '^(%-?%d+):(%-?%d+)$')
     budget, daily = tonumber(budget), tonumber(daily)
-    if total > budget or (daily >= 0 and today > daily) then
+    -- Unreadable limits (never written so by reserve) judge nothing rather than fail the
+    -- script after its writes.
+    if budget and daily and (total > budget or (daily >= 0 and today > daily)) then
       over = 1
     end
   end

@@ -70,8 +70,9 @@ class InMemoryLedger:
         self._minute = -1
         self._buckets = ("", "")
         self._window_sums: dict[str, int] = {}
-        # Per campaign, (budget, daily budget) as its latest reservation was checked against.
-        self._budgets: dict[str, tuple[int, int | None]] = {}
+        # Per campaign, (budget, daily budget) as its latest reservation was checked against,
+        # and when: a late notice's spend is judged against them.
+        self._budgets: dict[str, tuple[int, int | None, datetime]] = {}
 
     def _forget_old(self, now: datetime) -> None:
         hour = hour_bucket(now)
@@ -88,10 +89,13 @@ class InMemoryLedger:
                 if key[2] in (f"h{keep_hour}", f"d{keep_day}")
             },
         )
-        self._spent_daily = defaultdict(
-            int, {key: value for key, value in self._spent_daily.items() if key[1] == keep_day}
-        )
         oldest = now - NOTICE_MEMORY
+        # A notice may come as late as NOTICE_MEMORY allows: its bid's day must still add up.
+        notice_days = {day_bucket(now - timedelta(days=d)) for d in range(NOTICE_MEMORY.days + 1)}
+        self._spent_daily = defaultdict(
+            int, {key: value for key, value in self._spent_daily.items() if key[1] in notice_days}
+        )
+        self._budgets = {key: value for key, value in self._budgets.items() if value[2] >= oldest}
         self._notices = {key: at for key, at in self._notices.items() if at >= oldest}
         self._settled = {key: at for key, at in self._settled.items() if at >= oldest}
         first_minute = minute_bucket(now) - self._window + 1
@@ -154,7 +158,11 @@ class InMemoryLedger:
                     self._caps[(campaign, user_key, day)] += 1
                 self._reserved[(campaign, minute)] += candidate.price_micros
                 self._window_sums[campaign] = committed
-                self._budgets[campaign] = (candidate.budget_micros, candidate.daily_budget_micros)
+                self._budgets[campaign] = (
+                    candidate.budget_micros,
+                    candidate.daily_budget_micros,
+                    now,
+                )
                 taken = index
                 break
             chosen.append(taken)
@@ -186,10 +194,14 @@ class InMemoryLedger:
         day = (campaign, day_bucket(notice.bid_time))
         self._spent[campaign] += amount
         self._spent_daily[day] += amount
-        budget, daily = self._budgets.get(campaign, (None, None))
-        over = amount > 0 and (
-            (budget is not None and self._spent[campaign] > budget)
-            or (daily is not None and self._spent_daily[day] > daily)
+        limits = self._budgets.get(campaign)
+        over = (
+            amount > 0
+            and limits is not None
+            and (
+                self._spent[campaign] > limits[0]
+                or (limits[1] is not None and self._spent_daily[day] > limits[1])
+            )
         )
         return NoticeOutcome(first_of_its_kind=True, spend_recorded_micros=amount, over_budget=over)
 

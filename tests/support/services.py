@@ -103,6 +103,7 @@ def ensure(service: Service, wait_s: float = 15.0) -> None:
 # a Temporal dev server opened its connections). Lowest port tried; the range's top is read below.
 _LOWEST_TEST_PORT = 10_000
 _handed_out: set[int] = set()
+_draw = random.Random()  # its own: a test seeding the global one must not repeat our picks
 
 
 def _ephemeral_ports_start() -> int:
@@ -113,10 +114,11 @@ def _ephemeral_ports_start() -> int:
 
 
 def _bindable(port: int) -> bool:
-    # No SO_REUSEADDR: a port with connections lingering in TIME_WAIT is refused too.
+    # Every interface, as the time-skipping test server binds; no SO_REUSEADDR, so a port with
+    # connections lingering in TIME_WAIT is refused too.
     with socket.socket() as probe:
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind(("0.0.0.0", port))
         except OSError:
             return False
         return True
@@ -129,9 +131,10 @@ def free_port() -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             kernel_port: int = probe.getsockname()[1]
+            _handed_out.add(kernel_port)
             return kernel_port
     for _ in range(200):
-        port = random.choice(candidates)
+        port = _draw.choice(candidates)
         if port not in _handed_out and _bindable(port):
             _handed_out.add(port)
             return port

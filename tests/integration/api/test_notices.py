@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from prometheus_client import generate_latest
 
 from domain.bidding.ledger import InMemoryLedger
 from tests.integration.api.conftest import Platform
@@ -80,3 +81,11 @@ async def test_bad_price_is_400(platform: Platform, conformance_dir: Path) -> No
     response = await platform.client.get(filled(bid["nurl"], price="free"))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_price"
+
+
+def test_over_budget_series_is_exposed_before_the_first_such_notice() -> None:
+    # Exposed before the first one: increase() in the CampaignBudgetExceeded alert cannot see
+    # a series born at 1.
+    exposed = generate_latest().decode()
+    for kind in ("win", "billing"):
+        assert f'campaign_notices_total{{kind="{kind}",result="over_budget"}} ' in exposed

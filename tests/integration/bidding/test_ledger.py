@@ -7,13 +7,14 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 import pytest
 import redis.asyncio as aioredis
 
 from adapters.cache.ledger import RedisLedger
 from adapters.cache.redis_client import redis_guard
-from domain.bidding.ledger import InMemoryLedger
+from domain.bidding.ledger import NOTICE_MEMORY, InMemoryLedger
 from domain.bidding.ports import DeliveryLedger, LedgerCandidate, NoticeKind, SettledNotice
 
 NOW = datetime(2026, 11, 28, 14, 30, 5, tzinfo=UTC)
@@ -183,6 +184,30 @@ async def test_a_notice_that_outlived_its_reservation_reports_the_overspend(
     assert (late.spend_recorded_micros, late.over_budget) == (800, True)  # booked all the same
     again = await ledger.settle(notice(NoticeKind.BILLING, "b1", clearing=800, at=NOW))
     assert (again.spend_recorded_micros, again.over_budget) == (0, False)
+
+
+async def test_a_late_notice_adds_up_on_its_bid_s_day_after_midnight(
+    ledger: DeliveryLedger,
+) -> None:
+    evening = datetime(2026, 11, 28, 23, 40, tzinfo=UTC)
+    slate = [[candidate(price=1_000, daily=2_000)]]
+    assert await ledger.reserve("u1", evening, slate) == [0]
+    night = evening + timedelta(minutes=WINDOW + 5)  # 23:55: the first reservation lapsed
+    assert await ledger.reserve("u2", night, slate) == [0]
+    assert await ledger.reserve("u3", night, slate) == [0]
+    for bid in ("b2", "b3"):
+        await ledger.settle(notice(NoticeKind.WIN, bid, clearing=1_000, at=night))
+    # A bid after midnight: the ledger moves on to a new day (and tidies the old ones).
+    assert await ledger.reserve("u4", night + timedelta(minutes=10), slate) == [0]
+
+    late = await ledger.settle(notice(NoticeKind.WIN, "b1", clearing=800, at=evening))
+
+    assert late.over_budget  # 2,800 spent on the 28th against a daily 2,000
+
+
+def test_the_redis_script_remembers_as_long_as_the_ledger_rules_say() -> None:
+    script = resources.files("adapters.cache").joinpath("ledger.lua").read_text()
+    assert f"local NOTICE_MEMORY_S = {int(NOTICE_MEMORY.total_seconds())}\n" in script
 
 
 async def test_a_loss_is_never_over_budget(ledger: DeliveryLedger) -> None:
