@@ -1,8 +1,11 @@
-"""The delivery ledger in Redis: one Lua call per bid, exact across every bidder process.
+"""The delivery ledger in Redis: exact across every bidder process.
 
 The rules live in ``domain.bidding.ledger`` (and its in-process twin for embedded mode); the
-script in ``ledger.lua`` applies them atomically. Pacing reads a spend snapshot that a background
-task refreshes every second, so it never adds a round trip to a bid.
+script in ``ledger.lua`` applies them atomically. The reservations of the bids a process has in
+flight in one event-loop tick go in one script call (bids move through the pipeline together,
+released by the inference batcher), as the inference batcher does for CoLaNet passes. Pacing
+reads a spend snapshot that a background task refreshes every second, so it never adds a round
+trip to a bid.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ log = logging.getLogger(__name__)
 
 _SCRIPT = resources.files(__package__).joinpath("ledger.lua").read_text()
 PREFIX = "ce:"
+
+
+# A reservation's part of the script's JSON argument, and where its answer goes.
+_QueuedReservation = tuple[bytes, "asyncio.Future[list[int | None]]"]
 
 
 def _optional(value: int | None) -> str:
@@ -52,38 +59,70 @@ class RedisLedger:
         self._script = redis.register_script(_SCRIPT)
         self._spend: dict[str, SpendView] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._queued: list[_QueuedReservation] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def reserve(
         self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
     ) -> list[int | None]:
-        candidates = orjson.dumps(
-            [
+        """Queued for the next round trip, which carries every reservation queued in this
+        event-loop tick: the script takes them in order, each as atomically as alone."""
+        request = orjson.dumps(
+            (
+                minute_bucket(now),
+                hour_bucket(now),
+                day_bucket(now),
+                user_key or "",
                 [
-                    (
-                        candidate.campaign_id,
-                        candidate.price_micros,
-                        candidate.cap_per_hour,
-                        candidate.cap_per_day,
-                        candidate.budget_micros,
-                        candidate.daily_budget_micros,
-                    )
-                    for candidate in slate
-                ]
-                for slate in slates
-            ]
+                    [
+                        (
+                            candidate.campaign_id,
+                            candidate.price_micros,
+                            candidate.cap_per_hour,
+                            candidate.cap_per_day,
+                            candidate.budget_micros,
+                            candidate.daily_budget_micros,
+                        )
+                        for candidate in slate
+                    ]
+                    for slate in slates
+                ],
+            )
         )
-        args: list[str | int | bytes] = [
-            self._prefix,
-            "reserve",
-            self._window,
-            minute_bucket(now),
-            hour_bucket(now),
-            day_bucket(now),
-            user_key or "",
-            candidates,
-        ]
-        taken = await self._guard.call(lambda: self._script(keys=[], args=args))
-        return [index - 1 if index else None for index in taken]
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[int | None]] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._send_queued)
+        self._queued.append((request, answer))
+        return await answer
+
+    def _send_queued(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.create_task(self._reserve_batch(batch), name="ledger-reserve")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _reserve_batch(self, batch: list[_QueuedReservation]) -> None:
+        """One script call for the batch; every caller gets its answer or the call's error.
+
+        Runs on its own task, so a caller giving up (its bid's deadline) neither cancels the
+        others' round trip nor counts against the breaker."""
+        requests = b"[" + b",".join(request for request, _ in batch) + b"]"
+        args: list[str | int | bytes] = [self._prefix, "reserve", self._window, requests]
+        try:
+            answers = await self._guard.call(lambda: self._script(keys=[], args=args))
+        except asyncio.CancelledError:  # shutting down
+            for _, answer in batch:
+                answer.cancel()
+            raise
+        except Exception as error:  # DependencyUnavailable, mostly: each bid answers no-bid
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        for (_, answer), taken in zip(batch, answers, strict=True):
+            if not answer.done():  # its caller gave up
+                answer.set_result([index - 1 if index else None for index in taken])
 
     async def settle(self, notice: SettledNotice) -> NoticeOutcome:
         moment = notice.bid_time
@@ -146,3 +185,5 @@ class RedisLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
             self._refresher = None
+        # Reservations already sent: their bids are waiting for the answers.
+        await asyncio.gather(*self._sending, return_exceptions=True)

@@ -16,6 +16,8 @@ from adapters.cache.ledger import RedisLedger
 from adapters.cache.redis_client import redis_guard
 from domain.bidding.ledger import NOTICE_MEMORY, InMemoryLedger
 from domain.bidding.ports import DeliveryLedger, LedgerCandidate, NoticeKind, SettledNotice
+from domain.errors import DependencyUnavailable
+from tests.support.services import PrivateRedis
 
 NOW = datetime(2026, 11, 28, 14, 30, 5, tzinfo=UTC)
 WINDOW = 10
@@ -261,3 +263,51 @@ async def test_caps_and_budget_hold_across_two_processes(redis_url: str) -> None
         budget += second
     assert capped == 3
     assert budget == 50
+
+
+@pytest.fixture
+async def private_ledger() -> AsyncIterator[tuple[RedisLedger, aioredis.Redis, PrivateRedis]]:
+    """A Redis ledger on a redis-server of the test's own: its command counts are the test's."""
+    server = PrivateRedis().start()
+    client = aioredis.from_url(server.url)
+    ledger = RedisLedger(client, window_minutes=WINDOW, guard=redis_guard("redis", 1.0))
+    yield ledger, client, server
+    await ledger.stop()
+    await client.aclose()
+    server.stop()
+
+
+async def test_concurrent_reservations_share_a_round_trip_and_still_add_up(
+    private_ledger: tuple[RedisLedger, aioredis.Redis, PrivateRedis],
+) -> None:
+    ledger, client, _ = private_ledger
+    await ledger.reserve("warm-up", NOW, [[candidate("other")]])  # the script is loaded
+    calls_before = await script_calls(client)
+
+    slate = [[candidate(price=1_000, budget=10_000, per_hour=1)]]
+    taken = await asyncio.gather(*(ledger.reserve(f"u{i % 12}", NOW, slate) for i in range(30)))
+
+    assert await script_calls(client) - calls_before == 1
+    # In order, as if one after the other: 10 fit the budget, 12 users with a cap of 1 each.
+    assert [answer[0] for answer in taken] == [0] * 10 + [None] * 20
+
+
+async def test_reservations_sharing_a_round_trip_all_learn_it_failed(
+    private_ledger: tuple[RedisLedger, aioredis.Redis, PrivateRedis],
+) -> None:
+    ledger, _, server = private_ledger
+    await ledger.reserve("warm-up", NOW, [[candidate("other")]])
+    server.stop()
+
+    outcomes = await asyncio.gather(
+        *(ledger.reserve(f"u{i}", NOW, [[candidate()]]) for i in range(5)), return_exceptions=True
+    )
+
+    assert [type(outcome) for outcome in outcomes] == [DependencyUnavailable] * 5
+
+
+async def script_calls(client: aioredis.Redis) -> int:
+    stats = await client.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
