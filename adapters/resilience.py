@@ -98,7 +98,7 @@ class Guard:
         (tests record the waits instead of sitting through them)."""
         self.dependency = dependency
         self._timeout = timeout_s
-        self._attempts = attempts
+        self.attempts = attempts
         self._failures: tuple[type[BaseException], ...] = (*failures, TryAgainLater, TimeoutError)
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
@@ -122,12 +122,12 @@ class Guard:
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run ``operation`` under the timeout, breaker and retry policy."""
-        if self._attempts <= 1:
+        if self.attempts <= 1:
             return await self._once(operation)
         started = self._clock()
 
         def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self._attempts:
+            if state.attempt_number >= self.attempts:
                 return True
             if self._total_s is None:
                 return False

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -33,6 +35,9 @@ PREFIX = "ce:"
 
 # A reservation's part of the script's JSON argument, and where its answer goes.
 _QueuedReservation = tuple[bytes, "asyncio.Future[list[int | None]]"]
+# Reservations in one script call at most: Redis runs a script alone, and one call timing out
+# no-bids all of its bids.
+MAX_RESERVATIONS_PER_CALL = 64
 
 
 def _optional(value: int | None) -> str:
@@ -50,7 +55,12 @@ class RedisLedger:
         prefix: str = PREFIX,
     ) -> None:
         """``guard`` protects the bid path's calls; the spend snapshot, which can wait longer,
-        gets its own (``snapshot_guard``) so a slow refresh never opens the bid path's breaker."""
+        gets its own (``snapshot_guard``) so a slow refresh never opens the bid path's breaker.
+
+        ``guard`` must not retry: a reservation that timed out may have been taken, and taking
+        a whole batch of them twice is worse than a no-bid."""
+        if guard.attempts > 1:
+            raise ValueError("the ledger's guard must make one attempt: reserve is not idempotent")
         self._redis = redis
         self._window = window_minutes
         self._guard = guard
@@ -60,13 +70,17 @@ class RedisLedger:
         self._spend: dict[str, SpendView] = {}
         self._refresher: asyncio.Task[None] | None = None
         self._queued: list[_QueuedReservation] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # where a send is scheduled
         self._sending: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def reserve(
         self, user_key: str | None, now: datetime, slates: Sequence[Sequence[LedgerCandidate]]
     ) -> list[int | None]:
-        """Queued for the next round trip, which carries every reservation queued in this
-        event-loop tick: the script takes them in order, each as atomically as alone."""
+        """Queued for the next script call, which carries every reservation queued until the
+        event loop gets to it: the script takes them in order, the whole call atomically."""
+        if self._stopped:
+            raise DependencyUnavailable(self._guard.dependency, "ledger stopped")
         request = orjson.dumps(
             (
                 minute_bucket(now),
@@ -91,38 +105,63 @@ class RedisLedger:
         )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[int | None]] = loop.create_future()
-        if not self._queued:
-            loop.call_soon(self._send_queued)
         self._queued.append((request, answer))
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            # A context of its own: the sending task is nobody's bid.
+            loop.call_soon(self._send_queued, context=contextvars.Context())
         return await answer
 
     def _send_queued(self) -> None:
-        batch, self._queued = self._queued, []
-        task = asyncio.create_task(self._reserve_batch(batch), name="ledger-reserve")
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._flush_loop = None
+        queued, self._queued = self._queued, []
+        for start in range(0, len(queued), MAX_RESERVATIONS_PER_CALL):
+            batch = queued[start : start + MAX_RESERVATIONS_PER_CALL]
+            task = asyncio.create_task(self._reserve_batch(batch), name="ledger-reserve")
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _reserve_batch(self, batch: list[_QueuedReservation]) -> None:
-        """One script call for the batch; every caller gets its answer or the call's error.
+        """One script call for the batch; every caller still waiting gets its answer or a
+        DependencyUnavailable of its own.
 
-        Runs on its own task, so a caller giving up (its bid's deadline) neither cancels the
-        others' round trip nor counts against the breaker."""
-        requests = b"[" + b",".join(request for request, _ in batch) + b"]"
-        args: list[str | int | bytes] = [self._prefix, "reserve", self._window, requests]
+        Runs on its own task, so a caller giving up (its bid's deadline) does not cancel the
+        others' call. A caller gone before the call starts is left out of it; one gone while
+        it runs keeps its reservation, which lapses with the window as an unanswered bid's
+        does (its cap counts stay until their hour or day ends)."""
+        sent: list[_QueuedReservation] = []
+
+        def call() -> Awaitable[Any]:
+            # Built when the guard starts the call, so callers gone by then are left out.
+            sent.extend(queued for queued in batch if not queued[1].done())
+            requests = b"[" + b",".join(request for request, _ in sent) + b"]"
+            args: list[str | int | bytes] = [self._prefix, "reserve", self._window, requests]
+            return self._script(keys=[], args=args)
+
+        if all(answer.done() for _, answer in batch):
+            return
         try:
-            answers = await self._guard.call(lambda: self._script(keys=[], args=args))
-        except asyncio.CancelledError:  # shutting down
-            for _, answer in batch:
-                answer.cancel()
+            answers = await self._guard.call(call)
+            if len(answers) != len(sent):
+                raise DependencyUnavailable(self._guard.dependency, "ledger answered short")
+        except asyncio.CancelledError:  # the process is shutting down
+            self._fail(batch, "shutting down")
             raise
         except Exception as error:  # DependencyUnavailable, mostly: each bid answers no-bid
-            for _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(error)
+            self._fail(batch, str(error), error)
             return
-        for (_, answer), taken in zip(batch, answers, strict=True):
-            if not answer.done():  # its caller gave up
+        for (_, answer), taken in zip(sent, answers, strict=True):
+            if not answer.done():  # else its caller gave up meanwhile
                 answer.set_result([index - 1 if index else None for index in taken])
+
+    def _fail(
+        self, batch: list[_QueuedReservation], reason: str, cause: Exception | None = None
+    ) -> None:
+        for _, answer in batch:
+            if not answer.done():
+                failure = DependencyUnavailable(self._guard.dependency, reason)
+                failure.__cause__ = cause
+                answer.set_exception(failure)
 
     async def settle(self, notice: SettledNotice) -> NoticeOutcome:
         moment = notice.bid_time
@@ -180,10 +219,15 @@ class RedisLedger:
         self._refresher = asyncio.create_task(loop(), name="ledger-spend-refresh")
 
     async def stop(self) -> None:
+        """Refuse new reservations and answer the ones queued or under way (their bids wait
+        for them) while the Redis client is still open."""
+        self._stopped = True
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
             self._refresher = None
-        # Reservations already sent: their bids are waiting for the answers.
-        await asyncio.gather(*self._sending, return_exceptions=True)
+        if self._queued:
+            self._send_queued()
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)

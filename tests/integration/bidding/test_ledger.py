@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from adapters.cache.ledger import RedisLedger
 from adapters.cache.redis_client import redis_guard
+from adapters.resilience import Guard
 from domain.bidding.ledger import NOTICE_MEMORY, InMemoryLedger
 from domain.bidding.ports import DeliveryLedger, LedgerCandidate, NoticeKind, SettledNotice
 from domain.errors import DependencyUnavailable
@@ -311,3 +312,39 @@ async def script_calls(client: aioredis.Redis) -> int:
     return sum(
         int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
     )
+
+
+async def test_a_bid_that_gave_up_before_the_call_takes_nothing(
+    private_ledger: tuple[RedisLedger, aioredis.Redis, PrivateRedis],
+) -> None:
+    ledger, _, _ = private_ledger
+    slate = [[candidate(price=1_000, budget=1_000)]]  # room for one
+    gave_up = asyncio.ensure_future(ledger.reserve("u1", NOW, slate))
+    waiting = asyncio.ensure_future(ledger.reserve("u2", NOW, slate))
+    await asyncio.sleep(0)  # both queued
+    gave_up.cancel()
+
+    assert await waiting == [0]  # the budget was still there for it
+    assert gave_up.cancelled()
+
+
+async def test_stopping_answers_what_is_queued_and_refuses_more(
+    private_ledger: tuple[RedisLedger, aioredis.Redis, PrivateRedis],
+) -> None:
+    ledger, _, _ = private_ledger
+    queued = asyncio.ensure_future(ledger.reserve("u1", NOW, [[candidate()]]))
+    await asyncio.sleep(0)
+
+    await ledger.stop()
+
+    assert queued.done()
+    assert await queued == [0]
+    with pytest.raises(DependencyUnavailable):
+        await ledger.reserve("u2", NOW, [[candidate()]])
+
+
+def test_a_retrying_guard_is_refused(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    retrying = Guard("redis", timeout_s=1.0, attempts=2)
+    with pytest.raises(ValueError, match="one attempt"):
+        RedisLedger(client, window_minutes=WINDOW, guard=retrying)
