@@ -9,6 +9,9 @@
 --          (the concurrent bids of a bidder share one call: redis-py's cost per call was a
 --          fifth of a bidder's CPU; and one argument, not six per candidate, because redis-py
 --          encodes every argument in Python)
+-- release: ARGV = prefix, "release", reservations as one JSON array, each
+--          [minute, hour, day, user_key, campaign, price_micros]: what reserve took for bids
+--          whose callers had given up (no bid went out); gives back the budget and the caps
 -- settle:  ARGV = prefix, "settle", kind, bid_id, campaign, user_key, minute, hour, day,
 --          bid_price_micros, clearing_micros ("" = none), memory_seconds
 --          returns {first_of_its_kind (0/1), spend_recorded_micros, over_budget (0/1)}
@@ -88,6 +91,26 @@ if op == 'reserve' then
     answers[r] = chosen
   end
   return answers
+end
+
+if op == 'release' then
+  for _, taken in ipairs(cjson.decode(ARGV[3])) do
+    local minute, hour, day, user = taken[1], taken[2], taken[3], taken[4]
+    local campaign, price = taken[5], taken[6]
+    local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
+    if redis.call('EXISTS', reserve_key) == 1 and redis.call('DECRBY', reserve_key, price) < 0 then
+      redis.call('SET', reserve_key, 0, 'KEEPTTL')
+    end
+    if user ~= '' then
+      for _, key in ipairs({prefix .. 'fc:' .. campaign .. ':' .. user .. ':h' .. hour,
+                            prefix .. 'fc:' .. campaign .. ':' .. user .. ':d' .. day}) do
+        if num(key) > 0 then
+          redis.call('DECR', key)
+        end
+      end
+    end
+  end
+  return 0
 end
 
 if op == 'settle' then

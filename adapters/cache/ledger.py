@@ -35,6 +35,8 @@ PREFIX = "ce:"
 
 # A reservation's part of the script's JSON argument, and where its answer goes.
 _QueuedReservation = tuple[bytes, "asyncio.Future[list[int | None]]"]
+# What one reservation took: minute, hour, day, user key, campaign, price (micros).
+_TakenReservation = tuple[int, str, str, str, str, int]
 # Reservations in one script call at most: Redis runs a script alone, and one call timing out
 # no-bids all of its bids.
 MAX_RESERVATIONS_PER_CALL = 64
@@ -42,6 +44,16 @@ MAX_RESERVATIONS_PER_CALL = 64
 
 def _optional(value: int | None) -> str:
     return "" if value is None else str(value)
+
+
+def _taken(request: bytes, taken: Sequence[int]) -> list[_TakenReservation]:
+    """What the script took for ``request`` (as reserve encoded it), given its answer."""
+    minute, hour, day, user, slates = orjson.loads(request)
+    return [
+        (minute, hour, day, user, slates[slate][index - 1][0], slates[slate][index - 1][1])
+        for slate, index in enumerate(taken)
+        if index
+    ]
 
 
 class RedisLedger:
@@ -126,9 +138,8 @@ class RedisLedger:
         DependencyUnavailable of its own.
 
         Runs on its own task, so a caller giving up (its bid's deadline) does not cancel the
-        others' call. A caller gone before the call starts is left out of it; one gone while
-        it runs keeps its reservation, which lapses with the window as an unanswered bid's
-        does (its cap counts stay until their hour or day ends)."""
+        others' call. A caller gone before the call starts is left out of it; what the call
+        took for one gone while it ran is given back (no bid went out), in a call of its own."""
         sent: list[_QueuedReservation] = []
 
         def call() -> Awaitable[Any]:
@@ -150,9 +161,26 @@ class RedisLedger:
         except Exception as error:  # DependencyUnavailable, mostly: each bid answers no-bid
             self._fail(batch, str(error), error)
             return
-        for (_, answer), taken in zip(sent, answers, strict=True):
-            if not answer.done():  # else its caller gave up meanwhile
+        unused: list[_TakenReservation] = []
+        for (request, answer), taken in zip(sent, answers, strict=True):
+            if not answer.done():
                 answer.set_result([index - 1 if index else None for index in taken])
+            elif any(taken):  # its caller gave up meanwhile
+                unused.extend(_taken(request, taken))
+        if unused:
+            await self._release(unused)
+
+    async def _release(self, unused: list[_TakenReservation]) -> None:
+        args: list[str | int | bytes] = [self._prefix, "release", orjson.dumps(unused)]
+        try:
+            await self._guard.call(lambda: self._script(keys=[], args=args))
+        except DependencyUnavailable as error:
+            log.warning(
+                "%d reservations of bids that gave up not given back (they lapse with the "
+                "window): %s",
+                len(unused),
+                error,
+            )
 
     def _fail(
         self, batch: list[_QueuedReservation], reason: str, cause: Exception | None = None

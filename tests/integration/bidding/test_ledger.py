@@ -348,3 +348,24 @@ def test_a_retrying_guard_is_refused(redis_url: str) -> None:
     retrying = Guard("redis", timeout_s=1.0, attempts=2)
     with pytest.raises(ValueError, match="one attempt"):
         RedisLedger(client, window_minutes=WINDOW, guard=retrying)
+
+
+async def test_a_bid_that_gave_up_during_the_call_gives_its_reservation_back(
+    private_ledger: tuple[RedisLedger, aioredis.Redis, PrivateRedis],
+) -> None:
+    ledger, _, server = private_ledger
+    await ledger.reserve("warm-up", NOW, [[candidate("other")]])
+    slate = [[candidate(price=1_000, budget=1_000, per_hour=1)]]  # one impression, one user
+    server.pause()  # the call goes out and hangs, well within the guard's second
+    gave_up = asyncio.ensure_future(asyncio.wait_for(ledger.reserve("u1", NOW, slate), 0.1))
+    await asyncio.sleep(0.3)
+    server.resume()  # the script runs now, for a caller that is gone
+
+    with pytest.raises(TimeoutError):
+        await gave_up
+    # The budget and the user's cap come back: the same user can be bid on again.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while await ledger.reserve("u1", NOW, slate) != [0]:
+        assert loop.time() < deadline, "the reservation was not given back"
+        await asyncio.sleep(0.05)
