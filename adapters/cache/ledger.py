@@ -159,7 +159,9 @@ class RedisLedger:
             self._fail(batch, "shutting down")
             raise
         except Exception as error:  # DependencyUnavailable, mostly: each bid answers no-bid
-            self._fail(batch, str(error), error)
+            # Its reason, not its text: that already reads "<dependency> unavailable: ...".
+            reason = error.reason if isinstance(error, DependencyUnavailable) else repr(error)
+            self._fail(batch, reason, error)
             return
         unused: list[_TakenReservation] = []
         for (request, answer), taken in zip(sent, answers, strict=True):

@@ -305,6 +305,7 @@ async def test_reservations_sharing_a_round_trip_all_learn_it_failed(
     )
 
     assert [type(outcome) for outcome in outcomes] == [DependencyUnavailable] * 5
+    assert str(outcomes[0]).count("unavailable") == 1, str(outcomes[0])
 
 
 async def script_calls(client: aioredis.Redis) -> int:
