@@ -153,6 +153,12 @@ class TemporalSettings(BaseModel):
         default=7233, gt=0, lt=65536, description="the embedded dev server's gRPC port"
     )
     ui_port: int = Field(default=8233, gt=0, lt=65536, description="its Temporal Web port")
+    http_port: int | None = Field(
+        default=None, gt=0, lt=65536, description="its HTTP API port; unset: a free one"
+    )
+    metrics_port: int | None = Field(
+        default=None, gt=0, lt=65536, description="its Prometheus /metrics port; unset: a free one"
+    )
     tls: bool = Field(
         default=False, description="TLS with the system's roots; implied by any field below"
     )

@@ -78,6 +78,10 @@ class DevServerConfig:
     ip: str = "127.0.0.1"
     port: int = 7233
     ui_port: int = 8233
+    # None: the dev server takes a free port itself, from the kernel's ephemeral range, where an
+    # outgoing connection can take it between its check and its bind.
+    http_port: int | None = None
+    metrics_port: int | None = None
     namespace: str = "default"
     ui: bool = True
     binary: Path | None = None
@@ -124,6 +128,10 @@ class DevServerConfig:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         else:
             args.append("--headless")
+        if self.http_port is not None:
+            args += ["--http-port", str(self.http_port)]
+        if self.metrics_port is not None:
+            args += ["--metrics-port", str(self.metrics_port)]
         if self.namespace != "default":  # "default" always exists
             args += ["--namespace", self.namespace]
         return [*args, *self.extra_args]

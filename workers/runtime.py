@@ -227,6 +227,8 @@ class Runtime:
                     home=settings.home,
                     port=settings.temporal.port,
                     ui_port=settings.temporal.ui_port,
+                    http_port=settings.temporal.http_port,
+                    metrics_port=settings.temporal.metrics_port,
                     namespace=settings.temporal_namespace,
                 )
             )

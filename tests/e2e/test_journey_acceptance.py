@@ -128,6 +128,8 @@ def env(tmp_path: Path, sendgrid: RemoteStandIn) -> dict[str, str]:
         "CE_METRICS_PORT": str(free_port()),
         "CE_TEMPORAL__PORT": str(free_port()),
         "CE_TEMPORAL__UI_PORT": str(free_port()),
+        "CE_TEMPORAL__HTTP_PORT": str(free_port()),
+        "CE_TEMPORAL__METRICS_PORT": str(free_port()),
         "CE_SENDGRID_API_KEY": SENDGRID_KEY,
         "CE_SENDGRID_BASE_URL": sendgrid.base_url,
         "CE_SENDGRID_FROM": f"Brand Shop <{SENDER}>",

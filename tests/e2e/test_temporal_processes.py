@@ -25,6 +25,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "CE_METRICS_PORT": str(free_port()),
         "CE_TEMPORAL__PORT": str(free_port()),
         "CE_TEMPORAL__UI_PORT": str(free_port()),
+        "CE_TEMPORAL__HTTP_PORT": str(free_port()),
+        "CE_TEMPORAL__METRICS_PORT": str(free_port()),
     }
 
 

@@ -92,7 +92,13 @@ def database_url() -> Iterator[str]:
 async def temporal(tmp_path: Path) -> AsyncIterator[DevServer]:
     """A dev server of this test's own: the platform's task queue is fixed, and no other
     test's worker may take these journeys' tasks."""
-    config = DevServerConfig(home=tmp_path / "temporal", port=free_port(), ui=False)
+    config = DevServerConfig(
+        home=tmp_path / "temporal",
+        port=free_port(),
+        http_port=free_port(),
+        metrics_port=free_port(),
+        ui=False,
+    )
     async with DevServer(config) as server:
         yield server
 

@@ -56,6 +56,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=DATA_CONVERTER,
         port=free_port(),  # the SDK's own pick comes from the ephemeral range
+        dev_server_extra_args=["--http-port", str(free_port()), "--metrics-port", str(free_port())],
     )
     try:
         await search_attributes.register(env.client, env.client.namespace)
@@ -82,6 +83,8 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         port=free_port(),  # the SDK's own pick comes from the ephemeral range
         search_attributes=search_attributes.ALL,
+        # and so do the dev server's own picks for these two, if left to it
+        dev_server_extra_args=["--http-port", str(free_port()), "--metrics-port", str(free_port())],
     )
     try:
         yield env

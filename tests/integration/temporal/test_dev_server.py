@@ -49,7 +49,13 @@ class TaggedWait:
 
 @pytest.fixture
 def config(tmp_path: Path) -> DevServerConfig:
-    return DevServerConfig(home=tmp_path / "home", port=free_port(), ui_port=free_port())
+    return DevServerConfig(
+        home=tmp_path / "home",
+        port=free_port(),
+        ui_port=free_port(),
+        http_port=free_port(),
+        metrics_port=free_port(),
+    )
 
 
 @pytest.fixture
@@ -97,6 +103,16 @@ async def test_launcher_starts_the_binary_and_stops_it_on_exit(config: DevServer
         assert await server.client.service_client.check_health()
         async with httpx.AsyncClient() as http:
             assert (await http.get(config.ui_url, timeout=10)).status_code == 200
+            # The side ports it was given, not ones it picked itself.
+            metrics = await http.get(
+                f"http://{config.ip}:{config.metrics_port}/metrics", timeout=10
+            )
+            assert metrics.status_code == 200
+            assert "persistence_requests" in metrics.text
+            namespaces = await http.get(
+                f"http://{config.ip}:{config.http_port}/api/v1/namespaces", timeout=10
+            )
+            assert namespaces.status_code == 200
 
     assert not alive(pid)
     assert not config.record_path.exists()

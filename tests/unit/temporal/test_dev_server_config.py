@@ -26,6 +26,18 @@ def test_command_runs_start_dev_on_the_configured_ports_with_wal(tmp_path: Path)
     assert config.ui_url == "http://127.0.0.1:18233"
 
 
+def test_side_ports_are_left_to_the_server_unless_given(tmp_path: Path) -> None:
+    left = DevServerConfig(home=tmp_path).command(Path("temporal"))
+    given = DevServerConfig(home=tmp_path, http_port=17243, metrics_port=17244).command(
+        Path("temporal")
+    )
+
+    assert "--http-port" not in left
+    assert "--metrics-port" not in left
+    assert given[given.index("--http-port") + 1] == "17243"
+    assert given[given.index("--metrics-port") + 1] == "17244"
+
+
 def test_command_creates_a_namespace_other_than_default(tmp_path: Path) -> None:
     command = DevServerConfig(home=tmp_path, namespace="campaigns").command(Path("temporal"))
 
