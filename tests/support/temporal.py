@@ -56,7 +56,6 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=DATA_CONVERTER,
         port=free_port(),  # the SDK's own pick comes from the ephemeral range
-        dev_server_extra_args=["--http-port", str(free_port()), "--metrics-port", str(free_port())],
     )
     try:
         await search_attributes.register(env.client, env.client.namespace)
