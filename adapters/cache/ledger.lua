@@ -42,48 +42,52 @@ if op == 'reserve' then
         local campaign, price = candidate[1], candidate[2]
         local cap_h, cap_d = optional(candidate[3]), optional(candidate[4])
         local budget, daily = candidate[5], optional(candidate[6])
-        if taken == 0 then
-          local fits = true
-          local hour_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':h' .. hour
-          local day_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':d' .. day
-          if cap_h or cap_d then
-            if user == '' then
-              fits = false
-            elseif cap_h and num(hour_key) >= cap_h then
-              fits = false
-            elseif cap_d and num(day_key) >= cap_d then
-              fits = false
-            end
+        local fits = true
+        local hour_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':h' .. hour
+        local day_key = prefix .. 'fc:' .. campaign .. ':' .. user .. ':d' .. day
+        if cap_h or cap_d then
+          if user == '' then
+            fits = false
+          elseif cap_h and num(hour_key) >= cap_h then
+            fits = false
+          elseif cap_d and num(day_key) >= cap_d then
+            fits = false
           end
-          local spend_key = prefix .. 'spent:' .. campaign
-          if fits then
-            local reserved = 0
-            for m = minute - window + 1, minute do
-              reserved = reserved + num(prefix .. 'rsv:' .. campaign .. ':' .. m)
-            end
-            local committed = reserved + price
-            if num(spend_key) + committed > budget then
-              fits = false
-            elseif daily and num(spend_key .. ':d' .. day) + committed > daily then
-              fits = false
-            end
+        end
+        local spend_key = prefix .. 'spent:' .. campaign
+        if fits then
+          local reserved = 0
+          for m = minute - window + 1, minute do
+            reserved = reserved + num(prefix .. 'rsv:' .. campaign .. ':' .. m)
           end
-          if fits then
-            if user ~= '' then
-              redis.call('INCR', hour_key)
-              redis.call('EXPIRE', hour_key, 3900)
-              redis.call('INCR', day_key)
-              redis.call('EXPIRE', day_key, 90000)
-            end
-            local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
-            redis.call('INCRBY', reserve_key, price)
-            redis.call('EXPIRE', reserve_key, window * 60 + 60)
-            -- What settle judges a late notice's spend against; -1: no daily budget.
-            -- %.0f, not %d: %d goes through a C long and wraps past 2^63.
-            redis.call('SET', prefix .. 'budget:' .. campaign,
-                       string.format('%.0f:%.0f', budget, daily or -1), 'EX', NOTICE_MEMORY_S)
-            taken = c
+          local committed = reserved + price
+          -- What settle judges a late notice's spend against, taken or not: a budget lowered
+          -- below what is spent refuses every bid, and must still be the one notices see.
+          -- -1: no daily budget. %.0f, not %d: %d goes through a C long and wraps past 2^63.
+          local budget_key = prefix .. 'budget:' .. campaign
+          local limits = string.format('%.0f:%.0f', budget, daily or -1)
+          if num(spend_key) + committed > budget then
+            fits = false
+          elseif daily and num(spend_key .. ':d' .. day) + committed > daily then
+            fits = false
           end
+          -- A refusal writes only a change: an exhausted campaign is refused on every bid.
+          if fits or redis.call('GET', budget_key) ~= limits then
+            redis.call('SET', budget_key, limits, 'EX', NOTICE_MEMORY_S)
+          end
+        end
+        if fits then
+          if user ~= '' then
+            redis.call('INCR', hour_key)
+            redis.call('EXPIRE', hour_key, 3900)
+            redis.call('INCR', day_key)
+            redis.call('EXPIRE', day_key, 90000)
+          end
+          local reserve_key = prefix .. 'rsv:' .. campaign .. ':' .. minute
+          redis.call('INCRBY', reserve_key, price)
+          redis.call('EXPIRE', reserve_key, window * 60 + 60)
+          taken = c
+          break  -- the slate's best that fits; the rest are not looked at
         end
       end
       chosen[s] = taken

@@ -13,7 +13,8 @@ Rules (the Redis implementation in ``adapters/cache/ledger.lua`` keeps exactly t
 * A reservation whose notice never comes lapses with its minute after ``window`` minutes.
 * A notice whose spend takes the campaign past its total budget, or its daily budget on the
   bid's day, is reported over budget (the spend is booked all the same: the impression was
-  bought). Budgets are the ones the campaign's latest reservation was checked against.
+  bought). Budgets are the ones the campaign's latest reservation was checked against, taken
+  or not.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class InMemoryLedger:
         self._minute = -1
         self._buckets = ("", "")
         self._window_sums: dict[str, int] = {}
-        # Per campaign, (budget, daily budget) as its latest reservation was checked against,
-        # and when: a late notice's spend is judged against them.
+        # Per campaign, (budget, daily budget) as its latest reservation was checked against
+        # (taken or not), and when: a late notice's spend is judged against them.
         self._budgets: dict[str, tuple[int, int | None, datetime]] = {}
 
     def _forget_old(self, now: datetime) -> None:
@@ -146,6 +147,14 @@ class InMemoryLedger:
                         continue
                 reserved = self._reserved_for(campaign, minute)
                 committed = reserved + candidate.price_micros
+                # Checked budgets are remembered whether they fit or not: a budget lowered
+                # below what is spent refuses every bid, and late notices must be judged
+                # against it, not the budget of the last bid that fitted.
+                self._budgets[campaign] = (
+                    candidate.budget_micros,
+                    candidate.daily_budget_micros,
+                    now,
+                )
                 if self._spent.get(campaign, 0) + committed > candidate.budget_micros:
                     continue
                 if candidate.daily_budget_micros is not None and (
@@ -158,11 +167,6 @@ class InMemoryLedger:
                     self._caps[(campaign, user_key, day)] += 1
                 self._reserved[(campaign, minute)] += candidate.price_micros
                 self._window_sums[campaign] = committed
-                self._budgets[campaign] = (
-                    candidate.budget_micros,
-                    candidate.daily_budget_micros,
-                    now,
-                )
                 taken = index
                 break
             chosen.append(taken)

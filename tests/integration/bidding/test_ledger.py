@@ -208,6 +208,23 @@ async def test_a_late_notice_adds_up_on_its_bid_s_day_after_midnight(
     assert late.over_budget  # 2,800 spent on the 28th against a daily 2,000
 
 
+async def test_a_budget_lowered_below_the_spend_is_what_late_notices_are_judged_against(
+    ledger: DeliveryLedger,
+) -> None:
+    before = [[candidate(price=1_000, budget=10_000)]]
+    for user in ("u1", "u2", "u3"):
+        assert await ledger.reserve(user, NOW, before) == [0]
+    for bid in ("b1", "b2"):
+        await ledger.settle(notice(NoticeKind.WIN, bid, clearing=1_000))
+    # The marketer lowers the budget to 1,500: 2,000 is spent, so nothing fits any more.
+    later = NOW + timedelta(minutes=1)
+    assert await ledger.reserve("u4", later, [[candidate(price=1_000, budget=1_500)]]) == [None]
+
+    late = await ledger.settle(notice(NoticeKind.WIN, "b3", clearing=1_000))
+
+    assert late.over_budget  # 3,000 against the 1,500 now in force, not the 10,000 bid under
+
+
 def test_the_redis_script_remembers_as_long_as_the_ledger_rules_say() -> None:
     script = resources.files("adapters.cache").joinpath("ledger.lua").read_text()
     assert f"local NOTICE_MEMORY_S = {int(NOTICE_MEMORY.total_seconds())}\n" in script
