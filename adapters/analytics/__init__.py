@@ -9,7 +9,6 @@
 """
 
 from adapters.analytics.batcher import AnalyticsBatcher
-from adapters.analytics.buffer import DropOldestBuffer
 from adapters.analytics.jetstream import (
     DURABLE,
     STREAM,
@@ -47,7 +46,6 @@ __all__ = [
     "AnalyticsStoreError",
     "ChdbStore",
     "ClickHouseHttpStore",
-    "DropOldestBuffer",
     "JetStreamEventPublisher",
     "Migration",
     "UndecodableEventError",

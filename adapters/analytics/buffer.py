@@ -8,60 +8,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters import metrics
-from domain.analytics import AnalyticsEvent
 
 logger = logging.getLogger(__name__)
 
 
-class DropOldestBuffer:
-    """FIFO of events holding at most ``capacity``; when full, the oldest makes room.
+class ColumnBuffer:
+    """FIFO of rows of ``width`` values holding at most ``capacity``; when full, the oldest row
+    makes room.
 
     During an outage the freshest events are the ones worth keeping, and the bid path must
-    never wait, so ``append`` never blocks and never refuses. Every event lost here, on append
+    never wait, so ``append`` never blocks and never refuses. Every row lost here, on append
     or at shutdown, is counted in ``campaign_analytics_events_dropped``.
-    """
 
-    __slots__ = ("_capacity", "_events")
-
-    def __init__(self, capacity: int) -> None:
-        if capacity <= 0:
-            raise ValueError("capacity must be positive")
-        self._capacity = capacity
-        self._events: deque[AnalyticsEvent] = deque()
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    def append(self, event: AnalyticsEvent) -> int:
-        """Queues ``event`` and returns how many events are now waiting."""
-        events = self._events
-        if len(events) >= self._capacity:
-            events.popleft()
-            metrics.analytics_events_dropped.inc()
-        events.append(event)
-        return len(events)
-
-    def popleft(self) -> AnalyticsEvent:
-        return self._events.popleft()
-
-    def take(self, count: int) -> list[AnalyticsEvent]:
-        """Up to ``count`` of the oldest events, removed from the buffer."""
-        events = self._events
-        return [events.popleft() for _ in range(min(count, len(events)))]
-
-    def discard_all(self, why: str) -> None:
-        """Empties the buffer, counting and logging what is lost."""
-        _count_discarded(len(self._events), why)
-        self._events.clear()
-
-
-class ColumnBuffer:
-    """``DropOldestBuffer``'s contract for rows of ``width`` values, kept a column each.
-
-    Rows waiting seconds for their insert are what the garbage collector's young passes
-    walk, and a row object (an event, or even a tuple) each made those passes take ~4 ms
-    under load in `up`. Column deques of strings and numbers hold nothing it tracks, so
-    waiting rows cost the collector nothing.
+    Rows are kept a column each. Rows waiting seconds for their writer are what the garbage
+    collector's young passes walk, and a row object (an event, or even a tuple) each made
+    those passes take ~4 ms under load in `up`. Column deques of strings, bytes and numbers
+    hold nothing it tracks, so waiting rows cost the collector nothing.
     """
 
     __slots__ = ("_capacity", "_columns")
@@ -87,6 +49,10 @@ class ColumnBuffer:
         for column, value in zip(columns, row, strict=False):
             column.append(value)
         return len(columns[0])
+
+    def popleft(self) -> tuple[Any, ...]:
+        """The oldest row, removed from the buffer."""
+        return tuple(column.popleft() for column in self._columns)
 
     def take(self, count: int) -> list[list[Any]]:
         """Up to ``count`` of the oldest rows, removed from the buffer, as columns."""

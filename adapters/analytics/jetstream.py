@@ -38,7 +38,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from adapters import metrics
-from adapters.analytics.buffer import DropOldestBuffer
+from adapters.analytics.buffer import ColumnBuffer
 from adapters.analytics.schema import deduplication_token
 from adapters.analytics.store import AnalyticsStore
 from adapters.analytics.wire import decode_events, encode_event, encode_events
@@ -74,9 +74,9 @@ async def ensure_analytics_stream(
 
 @dataclass(frozen=True, slots=True)
 class _Outgoing:
-    """One message to publish: its events (for accounting), body and JetStream name."""
+    """One message to publish: how many events it holds, its body and its JetStream name."""
 
-    events: Sequence[AnalyticsEvent]
+    events: int
     body: bytes
     message_id: str
 
@@ -84,13 +84,14 @@ class _Outgoing:
 class JetStreamEventPublisher:
     """An ``EventSink`` that publishes to JetStream from a background task.
 
-    ``emit`` (event-loop thread only) appends to a ``DropOldestBuffer`` of ``queue_max`` events
-    and returns. The task packs waiting events into messages of up to ``events_per_message``
-    events (fewer once a message passes ``max_message_bytes``), and publishes up to
-    ``messages_in_flight`` at a time, awaiting their acks together. With fewer than a message's
-    worth waiting it lingers up to ``linger_s`` for more: analytics are written in batches of
-    seconds anyway, and a fuller message is CPU saved on the bid path's core. A message still
-    failing after ``attempts`` tries is dropped and its events counted.
+    ``emit`` (event-loop thread only) encodes the event and appends its line and id to a
+    ``ColumnBuffer`` of ``queue_max`` events, and returns. The task packs waiting events into
+    messages of up to ``events_per_message`` events (fewer once a message passes
+    ``max_message_bytes``), and publishes up to ``messages_in_flight`` at a time, awaiting their
+    acks together. With fewer than a message's worth waiting it lingers up to ``linger_s`` for
+    more: analytics are written in batches of seconds anyway, and a fuller message is CPU saved
+    on the bid path's core. A message still failing after ``attempts`` tries is dropped and its
+    events counted.
 
     Measured here (publisher pinned to one core, nats-server 2.9 on loopback), process CPU per
     event, the load generator's own cost taken out:
@@ -140,7 +141,7 @@ class JetStreamEventPublisher:
         self._publish_timeout_s = publish_timeout_s
         self._retry_initial_s = retry_initial_s
         self._drain_timeout_s = drain_timeout_s
-        self._buffer = DropOldestBuffer(queue_max)
+        self._buffer = ColumnBuffer(queue_max, 2)  # an event's wire line, and its id
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._stopping = False
@@ -152,7 +153,15 @@ class JetStreamEventPublisher:
         return len(self._buffer)
 
     def emit(self, event: AnalyticsEvent) -> None:
-        waiting = self._buffer.append(event)
+        # Encoded now, not when packed: bytes in columns are nothing the collector tracks
+        # (see ColumnBuffer), and an event JSON cannot hold is refused here, on its own.
+        try:
+            line = encode_event(event)
+        except TypeError:
+            metrics.analytics_events_dropped.inc()
+            logger.exception("analytics: dropped an event JSON cannot hold: %r", event)
+            return
+        waiting = self._buffer.append((line, event.event_id))
         if not self._wake.is_set():
             self._wake.set()
         if waiting >= self._events_per_message and not self._full.is_set():
@@ -200,7 +209,7 @@ class JetStreamEventPublisher:
             except asyncio.CancelledError:
                 # Cancelled mid-flight at the drain deadline: whether these reached the stream
                 # is unknown, and they will not be retried, so they count as dropped.
-                metrics.analytics_events_dropped.inc(sum(len(m.events) for m in messages))
+                metrics.analytics_events_dropped.inc(sum(m.events for m in messages))
                 raise
 
     def _pack(self, *, partial: bool) -> list[_Outgoing]:
@@ -208,18 +217,19 @@ class JetStreamEventPublisher:
         while self._buffer and len(messages) < self._messages_in_flight:
             if not partial and len(self._buffer) < self._events_per_message:
                 break
-            events: list[AnalyticsEvent] = []
             lines: list[bytes] = []
+            event_ids: list[str] = []
             size = 0
-            while self._buffer and len(events) < self._events_per_message:
-                event = self._buffer.popleft()
-                line = encode_event(event)
-                events.append(event)
+            while self._buffer and len(lines) < self._events_per_message:
+                line, event_id = self._buffer.popleft()
                 lines.append(line)
+                event_ids.append(event_id)
                 size += len(line) + 1
                 if size >= self._max_message_bytes:
                     break
-            messages.append(_Outgoing(events, encode_events(lines), deduplication_token(events)))
+            messages.append(
+                _Outgoing(len(lines), encode_events(lines), deduplication_token(event_ids))
+            )
         return messages
 
     async def _publish_all(self, messages: Sequence[_Outgoing]) -> None:
@@ -245,7 +255,7 @@ class JetStreamEventPublisher:
                 attempt + 1,
                 failed[0][1],
             )
-        lost = sum(len(message.events) for message in waiting)
+        lost = sum(message.events for message in waiting)
         metrics.analytics_events_dropped.inc(lost)
         logger.error("analytics: dropped %d events JetStream would not take", lost)
 

@@ -191,10 +191,10 @@ def encode(events: Sequence[AnalyticsEvent]) -> EncodedBatch:
     return encoder.finish()
 
 
-def deduplication_token(events: Sequence[AnalyticsEvent]) -> str:
+def deduplication_token(event_ids: Iterable[str]) -> str:
     """Same events in the same order give the same token: a retried batch is dropped once landed."""
     digest = hashlib.blake2b(digest_size=16)
-    _add_to_token(digest, (event.event_id for event in events))
+    _add_to_token(digest, event_ids)
     return digest.hexdigest()
 
 

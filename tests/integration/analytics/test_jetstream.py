@@ -120,6 +120,23 @@ async def test_message_is_closed_once_it_passes_its_size(
     assert (await js.stream_info(stream_names.stream)).state.messages == 5
 
 
+async def test_an_event_json_cannot_hold_is_dropped_alone(
+    js: JetStreamContext, stream_names: JetStreamNames
+) -> None:
+    source = publisher(js, stream_names, events_per_message=3)
+    await source.start()
+    before = dropped()
+    source.emit(make_event(0))
+    source.emit(make_event(1, metadata={1: "a key JSON cannot hold"}))
+    source.emit(make_event(2))
+    source.emit(make_event(3))
+    await source.stop()
+
+    assert dropped() - before == 1
+    stream = await js.stream_info(stream_names.stream)
+    assert stream.state.messages == 1  # the other three, in one message: the publisher went on
+
+
 async def test_retried_publishes_are_dropped_by_the_stream(
     js: JetStreamContext, stream_names: JetStreamNames, chdb_store: ChdbStore
 ) -> None:
