@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -94,10 +95,10 @@ def _document_bid_route(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         _document_access(app, schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (BidRequest, BidResponse):
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(model_schema.pop("$defs", {}))
-            components[model.__name__] = model_schema
+        _, bid_schemas = msgspec.json.schema_components(
+            (BidRequest, BidResponse), ref_template="#/components/schemas/{name}"
+        )
+        components.update(bid_schemas)
         error = {"$ref": "#/components/schemas/Error"}
         components["Error"] = {
             "type": "object",

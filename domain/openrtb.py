@@ -7,41 +7,55 @@ first-class (``regs.gdpr``, ``regs.us_privacy``, ``user.consent``, ``user.eids``
 
 Responses are built by the bid pipeline and serialised with ``None`` fields left out, so every
 response validates against the IAB ``BidResponse.json`` schema.
+
+The types are msgspec Structs: this is the bid path's way in and out, once or twice a bid (API and
+bidder), and msgspec decodes our benchmark request in ~2.3 µs where pydantic took ~15.6, and
+builds and encodes a response in ~1.7 µs against ~10 (same machine, same body). Decoding is lax
+as pydantic's was (``"2.5"`` is read as a number), but every float must be finite.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from enum import IntEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import msgspec
+from msgspec import Meta
+from msgspec.structs import force_setattr
 
 OPENRTB_VERSION = "2.6"
 
 JsonObject = dict[str, Any]
+NonNegative = Annotated[float, Meta(ge=0)]
 
 
-class _Rtb(BaseModel):
-    # pydantic's JSON parser takes NaN and Infinity (not JSON) and overflows 1e400 to inf; a
-    # floor of either would reach the features and prices, so every float field must be finite
-    # (``ext`` objects are free-form and read by nobody).
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+class _Rtb(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Unknown fields are skipped; ``None`` and default fields are left out when encoding."""
 
 
-def _promote_from_ext(data: Any, *names: str) -> Any:
-    """Copy 2.5-era ``ext.<name>`` values up to the 2.6 location when the latter is absent."""
-    if not isinstance(data, dict):
-        return data
-    ext = data.get("ext")
-    if not isinstance(ext, dict):
-        return data
-    missing = [name for name in names if name in ext and data.get(name) is None]
-    if not missing:
-        return data
-    promoted = dict(data)
-    for name in missing:
-        promoted[name] = ext[name]
-    return promoted
+def _finite(**values: float | None) -> None:
+    """Lax decoding reads ``"inf"`` and ``"nan"`` as numbers (JSON itself has neither); a floor of
+    either would reach the features and prices."""
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name}: {value} is not a finite number")
+
+
+def _promote_from_ext(struct: msgspec.Struct, types: dict[str, Any]) -> None:
+    """Copy 2.5-era ``ext.<name>`` values up to the 2.6 location when the latter is absent,
+    validated as the 2.6 field would be."""
+    ext = getattr(struct, "ext", None)
+    if not ext:
+        return
+    for name, kind in types.items():
+        if name in ext and getattr(struct, name) is None and ext[name] is not None:
+            try:
+                value = msgspec.convert(ext[name], kind, strict=False)
+            except msgspec.ValidationError as error:
+                raise ValueError(f"ext.{name}: {error}") from None
+            force_setattr(struct, name, value)
 
 
 class MediaType(IntEnum):
@@ -106,7 +120,7 @@ class NoBidReason(IntEnum):
 # --- request ---------------------------------------------------------------------------------
 
 
-class Format(_Rtb):
+class Format(_Rtb, frozen=True):
     w: int | None = None
     h: int | None = None
     wratio: int | None = None
@@ -115,7 +129,7 @@ class Format(_Rtb):
     ext: JsonObject | None = None
 
 
-class Banner(_Rtb):
+class Banner(_Rtb, frozen=True):
     format: list[Format] | None = None
     w: int | None = None
     h: int | None = None
@@ -138,7 +152,7 @@ class Banner(_Rtb):
         return sizes
 
 
-class Video(_Rtb):
+class Video(_Rtb, frozen=True):
     mimes: list[str]
     minduration: int | None = None
     maxduration: int | None = None
@@ -171,7 +185,7 @@ class Video(_Rtb):
     ext: JsonObject | None = None
 
 
-class Audio(_Rtb):
+class Audio(_Rtb, frozen=True):
     mimes: list[str]
     minduration: int | None = None
     maxduration: int | None = None
@@ -189,7 +203,7 @@ class Audio(_Rtb):
     ext: JsonObject | None = None
 
 
-class Native(_Rtb):
+class Native(_Rtb, frozen=True):
     request: str
     ver: str | None = None
     api: list[int] | None = None
@@ -197,9 +211,9 @@ class Native(_Rtb):
     ext: JsonObject | None = None
 
 
-class Deal(_Rtb):
+class Deal(_Rtb, frozen=True):
     id: str
-    bidfloor: float = Field(default=0.0, ge=0)
+    bidfloor: NonNegative = 0.0
     bidfloorcur: str = "USD"
     at: int | None = None
     wseat: list[str] | None = None
@@ -207,14 +221,17 @@ class Deal(_Rtb):
     guar: int | None = None
     ext: JsonObject | None = None
 
+    def __post_init__(self) -> None:
+        _finite(bidfloor=self.bidfloor)
 
-class Pmp(_Rtb):
+
+class Pmp(_Rtb, frozen=True):
     private_auction: int = 0
     deals: list[Deal] | None = None
     ext: JsonObject | None = None
 
 
-class Imp(_Rtb):
+class Imp(_Rtb, frozen=True):
     id: str
     banner: Banner | None = None
     video: Video | None = None
@@ -225,7 +242,7 @@ class Imp(_Rtb):
     displaymanagerver: str | None = None
     instl: int | None = None
     tagid: str | None = None
-    bidfloor: float = Field(default=0.0, ge=0)
+    bidfloor: NonNegative = 0.0
     bidfloorcur: str = "USD"
     clickbrowser: int | None = None
     secure: int | None = None
@@ -234,8 +251,11 @@ class Imp(_Rtb):
     exp: int | None = None
     ext: JsonObject | None = None
 
+    def __post_init__(self) -> None:
+        _finite(bidfloor=self.bidfloor)
 
-class Publisher(_Rtb):
+
+class Publisher(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     cat: list[str] | None = None
@@ -243,7 +263,7 @@ class Publisher(_Rtb):
     ext: JsonObject | None = None
 
 
-class Content(_Rtb):
+class Content(_Rtb, frozen=True):
     id: str | None = None
     title: str | None = None
     cat: list[str] | None = None
@@ -253,7 +273,7 @@ class Content(_Rtb):
     ext: JsonObject | None = None
 
 
-class Site(_Rtb):
+class Site(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     domain: str | None = None
@@ -272,7 +292,7 @@ class Site(_Rtb):
     ext: JsonObject | None = None
 
 
-class App(_Rtb):
+class App(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     bundle: str | None = None
@@ -291,7 +311,7 @@ class App(_Rtb):
     ext: JsonObject | None = None
 
 
-class Dooh(_Rtb):
+class Dooh(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     venuetype: list[str] | None = None
@@ -303,7 +323,7 @@ class Dooh(_Rtb):
     ext: JsonObject | None = None
 
 
-class Geo(_Rtb):
+class Geo(_Rtb, frozen=True):
     lat: float | None = None
     lon: float | None = None
     type: int | None = None
@@ -318,8 +338,11 @@ class Geo(_Rtb):
     utcoffset: int | None = None
     ext: JsonObject | None = None
 
+    def __post_init__(self) -> None:
+        _finite(lat=self.lat, lon=self.lon)
 
-class Device(_Rtb):
+
+class Device(_Rtb, frozen=True):
     geo: Geo | None = None
     dnt: int | None = None
     lmt: int | None = None
@@ -341,27 +364,27 @@ class Device(_Rtb):
     ext: JsonObject | None = None
 
 
-class Segment(_Rtb):
+class Segment(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     value: str | None = None
     ext: JsonObject | None = None
 
 
-class Data(_Rtb):
+class Data(_Rtb, frozen=True):
     id: str | None = None
     name: str | None = None
     segment: list[Segment] | None = None
     ext: JsonObject | None = None
 
 
-class Uid(_Rtb):
+class Uid(_Rtb, frozen=True):
     id: str
     atype: int | None = None
     ext: JsonObject | None = None
 
 
-class Eid(_Rtb):
+class Eid(_Rtb, frozen=True):
     source: str
     uids: list[Uid]
     inserter: str | None = None
@@ -370,7 +393,7 @@ class Eid(_Rtb):
     ext: JsonObject | None = None
 
 
-class User(_Rtb):
+class User(_Rtb, frozen=True):
     id: str | None = None
     buyeruid: str | None = None
     yob: int | None = None
@@ -384,13 +407,11 @@ class User(_Rtb):
     eids: list[Eid] | None = None
     ext: JsonObject | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_25_ext(cls, data: Any) -> Any:
-        return _promote_from_ext(data, "consent", "eids")
+    def __post_init__(self) -> None:
+        _promote_from_ext(self, {"consent": str, "eids": list[Eid]})
 
 
-class SupplyChainNode(_Rtb):
+class SupplyChainNode(_Rtb, frozen=True):
     asi: str
     sid: str
     hp: int
@@ -400,27 +421,25 @@ class SupplyChainNode(_Rtb):
     ext: JsonObject | None = None
 
 
-class SupplyChain(_Rtb):
+class SupplyChain(_Rtb, frozen=True):
     complete: int
     nodes: list[SupplyChainNode]
     ver: str
     ext: JsonObject | None = None
 
 
-class Source(_Rtb):
+class Source(_Rtb, frozen=True):
     fd: int | None = None
     tid: str | None = None
     pchain: str | None = None
     schain: SupplyChain | None = None
     ext: JsonObject | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_25_ext(cls, data: Any) -> Any:
-        return _promote_from_ext(data, "schain")
+    def __post_init__(self) -> None:
+        _promote_from_ext(self, {"schain": SupplyChain})
 
 
-class Regs(_Rtb):
+class Regs(_Rtb, frozen=True):
     coppa: int | None = None
     gdpr: int | None = None
     us_privacy: str | None = None
@@ -428,15 +447,13 @@ class Regs(_Rtb):
     gpp_sid: list[int] | None = None
     ext: JsonObject | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_25_ext(cls, data: Any) -> Any:
-        return _promote_from_ext(data, "gdpr", "us_privacy")
+    def __post_init__(self) -> None:
+        _promote_from_ext(self, {"gdpr": int, "us_privacy": str})
 
 
-class BidRequest(_Rtb):
+class BidRequest(_Rtb, frozen=True):
     id: str
-    imp: list[Imp] = Field(min_length=1)
+    imp: Annotated[list[Imp], Meta(min_length=1)]
     site: Site | None = None
     app: App | None = None
     dooh: Dooh | None = None
@@ -444,7 +461,7 @@ class BidRequest(_Rtb):
     user: User | None = None
     test: int = 0
     at: int = 2
-    tmax: int | None = Field(default=None, gt=0)
+    tmax: Annotated[int, Meta(gt=0)] | None = None
     wseat: list[str] | None = None
     bseat: list[str] | None = None
     allimps: int | None = None
@@ -491,7 +508,7 @@ class BidRequest(_Rtb):
 # --- response --------------------------------------------------------------------------------
 
 
-class Bid(_Rtb):
+class Bid(_Rtb, frozen=True):
     id: str
     impid: str
     price: float
@@ -511,14 +528,14 @@ class Bid(_Rtb):
     ext: JsonObject | None = None
 
 
-class SeatBid(_Rtb):
+class SeatBid(_Rtb, frozen=True):
     bid: list[Bid]
     seat: str | None = None
     group: int | None = None
     ext: JsonObject | None = None
 
 
-class BidResponse(_Rtb):
+class BidResponse(_Rtb, frozen=True):
     id: str
     seatbid: list[SeatBid] | None = None
     bidid: str | None = None
@@ -527,5 +544,42 @@ class BidResponse(_Rtb):
     ext: JsonObject | None = None
 
     def to_json(self) -> bytes:
-        # The serializer itself returns bytes; model_dump_json would decode them to str first.
-        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+        return _ENCODER.encode(self)
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(BidRequest, strict=False)
+_ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_PATH_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+
+
+class InvalidBidRequest(ValueError):
+    """A body we refuse: ``json_broken`` when it is not JSON at all, else not a BidRequest.
+
+    ``loc`` is the path to the offending value (``("imp", 0, "bidfloor")``), empty when the
+    problem is the whole document."""
+
+    def __init__(self, json_broken: bool, message: str, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.json_broken = json_broken
+        self.message = message
+        self.loc = loc
+
+
+def parse_bid_request(body: bytes | str) -> BidRequest:
+    """The one way a bid request comes in. Raises InvalidBidRequest."""
+    try:
+        return _DECODER.decode(body)
+    except msgspec.ValidationError as error:  # a subclass of DecodeError: caught first
+        found = _ERROR_PATH.match(str(error))
+        assert found is not None  # the pattern matches any text
+        path = found["path"] or ""
+        loc = tuple(name if name else int(index) for name, index in _PATH_STEP.findall(path))
+        raise InvalidBidRequest(False, found["message"], loc) from None
+    except msgspec.DecodeError as error:
+        raise InvalidBidRequest(True, str(error)) from None
+
+
+def bid_request_from(document: Any) -> BidRequest:
+    """A request from decoded JSON (tests and tools): the same rules as ``parse_bid_request``."""
+    return parse_bid_request(msgspec.json.encode(document))

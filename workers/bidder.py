@@ -14,7 +14,6 @@ import time
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from pydantic import ValidationError
 
 from adapters import metrics
 from adapters.bid_transport import (
@@ -25,7 +24,7 @@ from adapters.bid_transport import (
     run_pipeline,
 )
 from domain.bidding.pipeline import BidPipeline
-from domain.openrtb import BidRequest
+from domain.openrtb import InvalidBidRequest, parse_bid_request
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +85,8 @@ class BidderFleet:
         if deadline <= received or not message.reply:
             return
         try:
-            request = BidRequest.model_validate_json(message.data)
-        except ValidationError:
+            request = parse_bid_request(message.data)
+        except InvalidBidRequest:
             await self._reply(message, None, "invalid_request")
             return
         try:

@@ -63,9 +63,20 @@ async def test_mobile_example_respects_its_blocks(
         (b'{"id": "1", "imp": []}', "invalid_bid_request"),
         (b'{"id": 7, "imp": [{"id": "1"}]}', "invalid_bid_request"),
         (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "cheap"}]}', "invalid_bid_request"),
-        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": NaN}]}', "invalid_bid_request"),
-        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": Infinity}]}', "invalid_bid_request"),
+        # NaN and Infinity are not JSON; numbers in strings are read, but must be finite
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": NaN}]}', "invalid_json"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": Infinity}]}', "invalid_json"),
         (b'{"id": "1", "imp": [{"id": "1", "bidfloor": 1e400}]}', "invalid_bid_request"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "inf"}]}', "invalid_bid_request"),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "nan"}]}', "invalid_bid_request"),
+        (
+            b'{"id": "1", "imp": [{"id": "1", "pmp": {"deals": [{"id": "d", "bidfloor": "inf"}]}}]}',  # noqa: E501
+            "invalid_bid_request",
+        ),
+        (
+            b'{"id": "1", "imp": [{"id": "1"}], "device": {"geo": {"lat": "nan"}}}',
+            "invalid_bid_request",
+        ),
         (
             b'{"id": "1", "imp": [{"id": "1", "pmp": {"deals": [{"id": "d", "bidfloor": -1}]}}]}',
             "invalid_bid_request",

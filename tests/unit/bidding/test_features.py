@@ -6,14 +6,14 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from domain.bidding.features import context_inputs, context_vector_of
-from domain.openrtb import BidRequest
+from domain.openrtb import BidRequest, bid_request_from
 
 # A Monday, 23:30:15 UTC.
 NOW = datetime(2026, 11, 30, 23, 30, 15, tzinfo=UTC)
 
 
 def request(**device: object) -> BidRequest:
-    return BidRequest.model_validate(
+    return bid_request_from(
         {
             "id": "r1",
             "imp": [{"id": "1", "banner": {"w": 300, "h": 250}}],

@@ -21,7 +21,7 @@ from domain.campaigns import (
     FrequencyCap,
     Targeting,
 )
-from domain.openrtb import BidRequest, MediaType
+from domain.openrtb import MediaType, bid_request_from
 from domain.profiles import LoyaltyTier
 from tests.factories import banner_request, make_campaign, make_creative, make_profile
 from tests.support.bidding import PipelineKit, build_pipeline
@@ -30,7 +30,7 @@ from tests.support.openrtb_schema import schema_errors
 
 async def bid(kit: PipelineKit, **request: Any) -> BidOutcome:
     return await kit.pipeline.bid(
-        BidRequest.model_validate(banner_request(**request)), deadline=kit.clock.mono + 1
+        bid_request_from(banner_request(**request)), deadline=kit.clock.mono + 1
     )
 
 
@@ -340,7 +340,7 @@ async def test_events_record_request_and_bid(tmp_path: Path) -> None:
 
 async def test_deadline_passed_before_the_ledger_raises(tmp_path: Path) -> None:
     kit = build_pipeline([make_campaign()], tmp_path)
-    request = BidRequest.model_validate(banner_request())
+    request = bid_request_from(banner_request())
     with pytest.raises(DeadlineExceeded):
         await kit.pipeline.bid(request, deadline=kit.clock.mono)
 
