@@ -31,7 +31,7 @@ from tenacity import (
 )
 
 from adapters import metrics
-from adapters.analytics.buffer import ColumnBuffer
+from adapters.analytics.buffer import ColumnBuffer, encoded_or_dropped
 from adapters.analytics.schema import COLUMNS, BatchEncoder, EncodedBatch, event_row
 from adapters.analytics.store import AnalyticsStore
 from domain.analytics import AnalyticsEvent
@@ -91,11 +91,8 @@ class AnalyticsBatcher:
 
     def emit(self, event: AnalyticsEvent) -> None:
         # Turned into its row now, not at insert time: see ColumnBuffer.
-        try:
-            row = event_row(event)
-        except TypeError:
-            metrics.analytics_events_dropped.inc()
-            logger.exception("analytics: dropped an event its row cannot hold: %r", event)
+        row = encoded_or_dropped(event_row, event)
+        if row is None:
             return
         if self._buffer.append(row) >= self._batch_size and not self._wake.is_set():
             self._wake.set()

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from adapters import metrics
 
 logger = logging.getLogger(__name__)
+
+Event = TypeVar("Event")
+Row = TypeVar("Row")
+
+
+def encoded_or_dropped(encode: Callable[[Event], Row], event: Event) -> Row | None:
+    """``encode(event)``, for a sink's ``emit``; None, with the event counted as dropped and
+    logged, when JSON cannot hold it (a non-string metadata key, say). Refused on emit, alone:
+    found later, it would cost the batch or message it went into."""
+    try:
+        return encode(event)
+    except TypeError:
+        metrics.analytics_events_dropped.inc()
+        logger.exception("analytics: dropped an event JSON cannot hold: %r", event)
+        return None
 
 
 class ColumnBuffer:

@@ -38,7 +38,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from adapters import metrics
-from adapters.analytics.buffer import ColumnBuffer
+from adapters.analytics.buffer import ColumnBuffer, encoded_or_dropped
 from adapters.analytics.schema import deduplication_token
 from adapters.analytics.store import AnalyticsStore
 from adapters.analytics.wire import decode_events, encode_event, encode_events
@@ -153,13 +153,9 @@ class JetStreamEventPublisher:
         return len(self._buffer)
 
     def emit(self, event: AnalyticsEvent) -> None:
-        # Encoded now, not when packed: bytes in columns are nothing the collector tracks
-        # (see ColumnBuffer), and an event JSON cannot hold is refused here, on its own.
-        try:
-            line = encode_event(event)
-        except TypeError:
-            metrics.analytics_events_dropped.inc()
-            logger.exception("analytics: dropped an event JSON cannot hold: %r", event)
+        # Encoded now, not when packed: bytes in columns are nothing the collector tracks.
+        line = encoded_or_dropped(encode_event, event)
+        if line is None:
             return
         waiting = self._buffer.append((line, event.event_id))
         if not self._wake.is_set():
