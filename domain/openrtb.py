@@ -16,8 +16,8 @@ as pydantic's was (``"2.5"`` is read as a number), but every float must be finit
 
 from __future__ import annotations
 
-import math
 import re
+import sys
 from enum import IntEnum
 from typing import Annotated, Any
 
@@ -28,19 +28,19 @@ from msgspec.structs import force_setattr
 OPENRTB_VERSION = "2.6"
 
 JsonObject = dict[str, Any]
-NonNegative = Annotated[float, Meta(ge=0)]
+# Lax decoding reads "inf" and "nan" in strings as numbers (JSON itself has neither); bounds
+# refuse both (NaN fails every comparison), with the field's path in the error. A floor of either
+# would reach the features and prices.
+_LARGEST = sys.float_info.max
+NonNegative = Annotated[float, Meta(ge=0, le=_LARGEST)]
+Finite = Annotated[float, Meta(ge=-_LARGEST, le=_LARGEST)]
+# OpenRTB's 0/1 flags. Exchanges that map OpenRTB from protobuf (google/openrtb declares instl,
+# secure, ... as bool) write true/false; pydantic read those as 1/0, and so must we.
+Flag = int | bool
 
 
 class _Rtb(msgspec.Struct, frozen=True, omit_defaults=True):
     """Unknown fields are skipped; ``None`` and default fields are left out when encoding."""
-
-
-def _finite(**values: float | None) -> None:
-    """Lax decoding reads ``"inf"`` and ``"nan"`` as numbers (JSON itself has neither); a floor of
-    either would reach the features and prices."""
-    for name, value in values.items():
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name}: {value} is not a finite number")
 
 
 def _promote_from_ext(struct: msgspec.Struct, types: dict[str, Any]) -> None:
@@ -137,7 +137,7 @@ class Banner(_Rtb, frozen=True):
     battr: list[int] | None = None
     pos: int | None = None
     mimes: list[str] | None = None
-    topframe: int | None = None
+    topframe: Flag | None = None
     expdir: list[int] | None = None
     api: list[int] | None = None
     id: str | None = None
@@ -168,14 +168,14 @@ class Video(_Rtb, frozen=True):
     placement: int | None = None
     plcmt: int | None = None
     linearity: int | None = None
-    skip: int | None = None
+    skip: Flag | None = None
     skipmin: int | None = None
     skipafter: int | None = None
     battr: list[int] | None = None
     maxextended: int | None = None
     minbitrate: int | None = None
     maxbitrate: int | None = None
-    boxingallowed: int | None = None
+    boxingallowed: Flag | None = None
     playbackmethod: list[int] | None = None
     delivery: list[int] | None = None
     pos: int | None = None
@@ -221,12 +221,9 @@ class Deal(_Rtb, frozen=True):
     guar: int | None = None
     ext: JsonObject | None = None
 
-    def __post_init__(self) -> None:
-        _finite(bidfloor=self.bidfloor)
-
 
 class Pmp(_Rtb, frozen=True):
-    private_auction: int = 0
+    private_auction: Flag = 0
     deals: list[Deal] | None = None
     ext: JsonObject | None = None
 
@@ -240,19 +237,16 @@ class Imp(_Rtb, frozen=True):
     pmp: Pmp | None = None
     displaymanager: str | None = None
     displaymanagerver: str | None = None
-    instl: int | None = None
+    instl: Flag | None = None
     tagid: str | None = None
     bidfloor: NonNegative = 0.0
     bidfloorcur: str = "USD"
-    clickbrowser: int | None = None
-    secure: int | None = None
-    rwdd: int | None = None
+    clickbrowser: Flag | None = None
+    secure: Flag | None = None
+    rwdd: Flag | None = None
     ssai: int | None = None
     exp: int | None = None
     ext: JsonObject | None = None
-
-    def __post_init__(self) -> None:
-        _finite(bidfloor=self.bidfloor)
 
 
 class Publisher(_Rtb, frozen=True):
@@ -269,7 +263,7 @@ class Content(_Rtb, frozen=True):
     cat: list[str] | None = None
     keywords: str | None = None
     language: str | None = None
-    livestream: int | None = None
+    livestream: Flag | None = None
     ext: JsonObject | None = None
 
 
@@ -283,8 +277,8 @@ class Site(_Rtb, frozen=True):
     page: str | None = None
     ref: str | None = None
     search: str | None = None
-    mobile: int | None = None
-    privacypolicy: int | None = None
+    mobile: Flag | None = None
+    privacypolicy: Flag | None = None
     publisher: Publisher | None = None
     content: Content | None = None
     keywords: str | None = None
@@ -302,8 +296,8 @@ class App(_Rtb, frozen=True):
     sectioncat: list[str] | None = None
     pagecat: list[str] | None = None
     ver: str | None = None
-    privacypolicy: int | None = None
-    paid: int | None = None
+    privacypolicy: Flag | None = None
+    paid: Flag | None = None
     publisher: Publisher | None = None
     content: Content | None = None
     keywords: str | None = None
@@ -324,8 +318,8 @@ class Dooh(_Rtb, frozen=True):
 
 
 class Geo(_Rtb, frozen=True):
-    lat: float | None = None
-    lon: float | None = None
+    lat: Finite | None = None
+    lon: Finite | None = None
     type: int | None = None
     accuracy: int | None = None
     lastfix: int | None = None
@@ -338,14 +332,11 @@ class Geo(_Rtb, frozen=True):
     utcoffset: int | None = None
     ext: JsonObject | None = None
 
-    def __post_init__(self) -> None:
-        _finite(lat=self.lat, lon=self.lon)
-
 
 class Device(_Rtb, frozen=True):
     geo: Geo | None = None
-    dnt: int | None = None
-    lmt: int | None = None
+    dnt: Flag | None = None
+    lmt: Flag | None = None
     ua: str | None = None
     ip: str | None = None
     ipv6: str | None = None
@@ -356,7 +347,7 @@ class Device(_Rtb, frozen=True):
     osv: str | None = None
     h: int | None = None
     w: int | None = None
-    js: int | None = None
+    js: Flag | None = None
     language: str | None = None
     carrier: str | None = None
     connectiontype: int | None = None
@@ -414,7 +405,7 @@ class User(_Rtb, frozen=True):
 class SupplyChainNode(_Rtb, frozen=True):
     asi: str
     sid: str
-    hp: int
+    hp: Flag
     rid: str | None = None
     name: str | None = None
     domain: str | None = None
@@ -422,14 +413,14 @@ class SupplyChainNode(_Rtb, frozen=True):
 
 
 class SupplyChain(_Rtb, frozen=True):
-    complete: int
+    complete: Flag
     nodes: list[SupplyChainNode]
     ver: str
     ext: JsonObject | None = None
 
 
 class Source(_Rtb, frozen=True):
-    fd: int | None = None
+    fd: Flag | None = None
     tid: str | None = None
     pchain: str | None = None
     schain: SupplyChain | None = None
@@ -440,15 +431,15 @@ class Source(_Rtb, frozen=True):
 
 
 class Regs(_Rtb, frozen=True):
-    coppa: int | None = None
-    gdpr: int | None = None
+    coppa: Flag | None = None
+    gdpr: Flag | None = None
     us_privacy: str | None = None
     gpp: str | None = None
     gpp_sid: list[int] | None = None
     ext: JsonObject | None = None
 
     def __post_init__(self) -> None:
-        _promote_from_ext(self, {"gdpr": int, "us_privacy": str})
+        _promote_from_ext(self, {"gdpr": Flag, "us_privacy": str})
 
 
 class BidRequest(_Rtb, frozen=True):
@@ -459,7 +450,7 @@ class BidRequest(_Rtb, frozen=True):
     dooh: Dooh | None = None
     device: Device | None = None
     user: User | None = None
-    test: int = 0
+    test: Flag = 0
     at: int = 2
     tmax: Annotated[int, Meta(gt=0)] | None = None
     wseat: list[str] | None = None
@@ -551,6 +542,7 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(BidRequest, strict=False)
 _ERROR_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _PATH_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+_FROM_EXT = re.compile(r"^ext\.(?P<name>\w+): (?P<rest>.*)$", re.DOTALL)
 
 
 class InvalidBidRequest(ValueError):
@@ -571,13 +563,24 @@ def parse_bid_request(body: bytes | str) -> BidRequest:
     try:
         return _DECODER.decode(body)
     except msgspec.ValidationError as error:  # a subclass of DecodeError: caught first
-        found = _ERROR_PATH.match(str(error))
-        assert found is not None  # the pattern matches any text
-        path = found["path"] or ""
-        loc = tuple(name if name else int(index) for name, index in _PATH_STEP.findall(path))
-        raise InvalidBidRequest(False, found["message"], loc) from None
+        message, loc = _located(str(error))
+        promoted = _FROM_EXT.match(message)
+        if promoted is not None:  # found in a 2.5 ext value: the path goes on inside it
+            message, inner = _located(promoted["rest"])
+            loc = (*loc, "ext", promoted["name"], *inner)
+        raise InvalidBidRequest(False, message, loc) from None
     except msgspec.DecodeError as error:
         raise InvalidBidRequest(True, str(error)) from None
+    except RecursionError:  # msgspec recurses per level of nesting; no request nests so deep
+        raise InvalidBidRequest(True, "JSON nested too deeply") from None
+
+
+def _located(error: str) -> tuple[str, tuple[str | int, ...]]:
+    """msgspec's ``<message> - at `$.imp[0].bidfloor``` as the message and its path."""
+    found = _ERROR_PATH.match(error)
+    assert found is not None  # the pattern matches any text
+    steps = _PATH_STEP.findall(found["path"] or "")
+    return found["message"], tuple(name if name else int(index) for name, index in steps)
 
 
 def bid_request_from(document: Any) -> BidRequest:

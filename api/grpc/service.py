@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -11,6 +12,8 @@ import orjson
 
 from api.grpc import bidding_pb2, bidding_pb2_grpc
 from api.routes.bid import BidIntake, Refusal
+
+log = logging.getLogger(__name__)
 
 # In-flight unary calls on one channel beyond a few thousand come back CANCELLED (measured
 # here); a stream is one call, so it bounds its own concurrency instead.
@@ -79,9 +82,18 @@ class BiddingService(bidding_pb2_grpc.BiddingServiceServicer):
 
         async def answer(request: bidding_pb2.BidRequest) -> None:
             try:
-                await answers.put(await self._answer(request))
+                reply = await self._answer(request)
+            except Exception:
+                # Unanswered, it would hold the stream open for ever: the reader waits for all.
+                log.exception("stream bid request failed; answering no-bid")
+                reply = bidding_pb2.BidResponse(
+                    status=bidding_pb2.BidResponse.NO_BID,
+                    no_bid_reason="error",
+                    request_id=_request_id(request.openrtb_json),
+                )
             finally:
                 slots.release()
+            await answers.put(reply)
 
         async def read() -> None:
             async for request in request_iterator:

@@ -84,6 +84,10 @@ async def test_mobile_example_respects_its_blocks(
         (b'{"id": "1", "imp": {"id": "1"}}', "invalid_bid_request"),
         (b'{"id": "1", "imp": [{"id": "1"}], "tmax": -5}', "invalid_bid_request"),
         (b'[{"id": "1"}]', "invalid_bid_request"),
+        (
+            b'{"id": "1", "imp": [{"id": "1"}], "ext": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+            "invalid_json",
+        ),
     ],
 )
 async def test_bad_request_is_a_400_naming_the_problem(

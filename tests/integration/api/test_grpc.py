@@ -74,15 +74,18 @@ async def test_stream_bids_answers_every_request(
                 )
             )
             for n in range(25)
-        ] + [bidding_pb2.BidRequest(openrtb_json=b"[]")]
+        ] + [
+            bidding_pb2.BidRequest(openrtb_json=b"[]"),
+            bidding_pb2.BidRequest(openrtb_json=b"[" * 5000 + b"]" * 5000),  # past any parser
+        ]
 
     replies = [reply async for reply in stub.StreamBids(iter(requests()))]
 
-    assert len(replies) == 26
+    assert len(replies) == 27
     assert {r.request_id for r in replies if r.status == bidding_pb2.BidResponse.BID} == {
         f"s{n}" for n in range(25)
     }
-    assert [r.status for r in replies].count(bidding_pb2.BidResponse.INVALID) == 1
+    assert [r.status for r in replies].count(bidding_pb2.BidResponse.INVALID) == 2
 
 
 def test_generated_stubs_match_the_proto(tmp_path: Path) -> None:

@@ -58,8 +58,36 @@ def test_an_ext_value_of_the_wrong_shape_is_refused_like_the_field_itself() -> N
         bid_request_from(request(user={"ext": {"eids": "not a list"}}))
 
     assert not refused.value.json_broken
-    assert refused.value.loc == ("user",)
-    assert "ext.eids" in refused.value.message
+    assert refused.value.loc == ("user", "ext", "eids")
+    assert refused.value.message == "Expected `array`, got `str`"
+
+
+def test_a_problem_inside_an_ext_value_is_located_inside_it() -> None:
+    with pytest.raises(InvalidBidRequest) as refused:
+        bid_request_from(request(user={"ext": {"eids": [{"source": "s"}]}}))
+
+    assert refused.value.loc == ("user", "ext", "eids", 0)
+    assert "uids" in refused.value.message
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_flags_may_come_as_booleans(flag: bool) -> None:
+    parsed = bid_request_from(
+        request(test=flag, regs={"coppa": flag, "ext": {"gdpr": flag}}, device={"dnt": flag})
+    )
+
+    assert parsed.regs is not None
+    assert parsed.test == parsed.regs.coppa == parsed.regs.gdpr == int(flag)
+    assert parsed.personal_data_allowed() is not flag  # coppa
+
+
+def test_json_nested_past_any_request_is_refused_as_json() -> None:
+    body = b'{"id": "1", "imp": [{"id": "1"}], "ext": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+
+    with pytest.raises(InvalidBidRequest) as refused:
+        parse_bid_request(body)
+
+    assert refused.value.json_broken
 
 
 @pytest.mark.parametrize(
@@ -69,7 +97,9 @@ def test_an_ext_value_of_the_wrong_shape_is_refused_like_the_field_itself() -> N
         (b'{"id": "1", "imp": []}', ("imp",)),
         (b'{"id": "1", "imp": [{"id": "1", "pmp": {"deals": [{"id": "d", "bidfloor": -1}]}}]}',
          ("imp", 0, "pmp", "deals", 0, "bidfloor")),
-        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "inf"}]}', ("imp", 0)),
+        (b'{"id": "1", "imp": [{"id": "1", "bidfloor": "inf"}]}', ("imp", 0, "bidfloor")),
+        (b'{"id": "1", "imp": [{"id": "1"}], "device": {"geo": {"lat": "nan"}}}',
+         ("device", "geo", "lat")),
         (b'{"id": 1, "imp": [{"id": "1"}]}', ("id",)),
         (b'[]', ()),
     ],
