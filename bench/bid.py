@@ -1,12 +1,18 @@
 """The bid path under load, against a baseline measured in the same run.
 
-Three targets, one after the other, each loaded by wrk at the same fixed concurrency with the
-same OpenRTB body (a 300x250 banner whose user is one of the demo profiles):
+Three targets, each loaded by wrk at the same fixed concurrency with the same OpenRTB body (a
+300x250 banner whose user is one of the demo profiles):
 
   (a) baseline  a bare Starlette route that only parses the body with orjson (bench/baseline_app.py)
   (b) inproc    `campaign-express up` (embedded defaults) scoring 16 candidates per request
   (c) nats      `campaign-express api` forwarding over NATS to `campaign-express bidder` processes
                 (Redis holds the shared ledger)
+
+The machines here are shared and their speed drifts by tens of percent within minutes, so the
+baseline is not measured once up front: it runs beside (b), and beside (c), and the two take
+turns, ``--rounds`` times each; the turn whose ratio is the median one is reported, baseline
+and target from the same turn. While one is loaded the other is stopped (SIGSTOP to its process
+group), so `up`'s background work does not tax the baseline.
 
 It prints req/s, p50 and p99 for each and the ratios b/a and c/a, then p99 for (b) held at 80 %
 of its peak rate. Server processes are pinned to CPU 1 and wrk to CPU 0, so each target gets
@@ -15,7 +21,8 @@ one core and the load generator the other (the machine has two; NATS and Redis f
 Needs wrk (Debian: apt-get install wrk), and for (c) Redis and NATS on their standard ports.
 Run from the repository root:
 
-    .venv/bin/python bench/bid.py [--duration 20] [--connections 32] [--skip-nats] [--profile]
+    .venv/bin/python bench/bid.py [--duration 10] [--rounds 3] [--connections 32] [--skip-nats]
+                                  [--profile]
 
 --profile records (b) with py-spy for 10 s and prints the hottest functions.
 """
@@ -93,6 +100,7 @@ def server(
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: frozen() stops its children too
         )
         try:
             deadline = time.monotonic() + 120
@@ -122,9 +130,49 @@ def metric(metrics_url: str, name: str) -> float:
     return total
 
 
-def measure(url: str, duration_s: int, connections: int) -> Load:
-    run_wrk(url, 5, connections)  # warm-up: caches, JIT-free but allocator and pools settle
-    return run_wrk(url, duration_s, connections)
+@contextmanager
+def frozen(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Processes (and their process groups) stopped, taking no CPU, until the block ends."""
+    for process in processes:
+        os.killpg(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGCONT)
+
+
+def take_turns(
+    baseline: tuple[str, list[subprocess.Popen[bytes]]],
+    target: tuple[str, list[subprocess.Popen[bytes]]],
+    rounds: int,
+    duration_s: int,
+    connections: int,
+) -> tuple[Load, Load]:
+    """The baseline and a target, loaded in turn ``rounds`` times, each while the other is
+    stopped: the turn (baseline, target) whose ratio is the median one."""
+    loads: tuple[list[Load], list[Load]] = ([], [])
+    for url, _ in (baseline, target):
+        run_wrk(url, 5, connections)  # warm-up: caches, allocator and pools settle
+    for _ in range(rounds):
+        for (url, _processes), (_, others), into in (
+            (baseline, target, loads[0]),
+            (target, baseline, loads[1]),
+        ):
+            with frozen(others):
+                into.append(run_wrk(url, duration_s, connections))
+    print(
+        "  rounds, req/s: "
+        + ", ".join(
+            f"{a.requests_per_s:.0f}/{t.requests_per_s:.0f}" for a, t in zip(*loads, strict=True)
+        )
+        + " (baseline/target)",
+        flush=True,
+    )
+    turns = sorted(
+        zip(*loads, strict=True), key=lambda turn: turn[1].requests_per_s / turn[0].requests_per_s
+    )
+    return turns[len(turns) // 2]
 
 
 def at_rate(url: str, target: float, duration_s: int, connections: int) -> Load:
@@ -180,7 +228,8 @@ def profile(pid: int, seconds: int, url: str, connections: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of baseline and target")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--agents", type=int, default=8, help="agents per bidder process (c)")
     parser.add_argument("--bidders", type=int, default=1, help="bidder processes (c)")
@@ -200,6 +249,7 @@ def main() -> None:
         "CE_METRICS_PORT": "19091",
     }
     url = "http://127.0.0.1:18080/v1/bid"
+    baseline_url = "http://127.0.0.1:18079/v1/bid"
     metrics_url = "http://127.0.0.1:19091/metrics"
     print(f"loading the demo tenant ({DEMO_PROFILES:,} profiles) into {home} ...", flush=True)
     subprocess.run(
@@ -208,67 +258,75 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    results: dict[str, Load] = {}
+    results: dict[str, tuple[Load, Load]] = {}  # target: (its median round, the baseline's)
+    turns = (options.rounds, options.duration, options.connections)
 
     with server(
-        [str(BIN / "uvicorn"), "--app-dir", str(REPO), "bench.baseline_app:app", "--port", "18080",
+        [str(BIN / "uvicorn"), "--app-dir", str(REPO), "bench.baseline_app:app", "--port", "18079",
          "--log-level", "warning", "--no-access-log"],
-        {}, home / "baseline.log", "http://127.0.0.1:18080/docs",
-    ):  # fmt: skip
-        results["a  baseline (Starlette + orjson parse)"] = measure(
-            url, options.duration, options.connections
-        )
+        {}, home / "baseline.log", "http://127.0.0.1:18079/docs",
+    ) as bare:  # fmt: skip
+        with server([cli, "up"], base_env, home / "up.log", "http://127.0.0.1:18080/health") as up:
+            print("(b) against (a)", flush=True)
+            a, b = take_turns((baseline_url, [bare]), (url, [up]), *turns)
+            results["b  /v1/bid inproc"] = (b, a)
+            rows = metric(metrics_url, "campaign_inference_batch_rows_sum")
+            requests = metric(metrics_url, "campaign_bid_requests_total")
+            bids = metric(metrics_url, 'campaign_bid_requests_total{outcome="bid"}')
+            with frozen([bare]):
+                paced = at_rate(url, 0.8 * b.requests_per_s, options.duration, options.connections)
+                if options.profile:
+                    profile(up.pid, 10, url, options.connections)
 
-    with server([cli, "up"], base_env, home / "up.log", "http://127.0.0.1:18080/health") as up:
-        b = measure(url, options.duration, options.connections)
-        results["b  /v1/bid inproc"] = b
-        rows = metric(metrics_url, "campaign_inference_batch_rows_sum")
-        requests = metric(metrics_url, "campaign_bid_requests_total")
-        bids = metric(metrics_url, 'campaign_bid_requests_total{outcome="bid"}')
-        target = 0.8 * b.requests_per_s
-        paced = at_rate(url, target, options.duration, options.connections)
-        if options.profile:
-            profile(up.pid, 10, url, options.connections)
-
-    if not options.skip_nats:
-        nats_env = base_env | {
-            "CE_BID_TRANSPORT": "nats",
-            "CE_NATS_URL": "nats://127.0.0.1:4222",
-            "CE_REDIS_URL": "redis://127.0.0.1:6379/12",
-            "CE_BID__NATS_SUBJECT": f"bench-bids-{os.getpid()}",
-            "CE_ANALYTICS__STREAM": f"bench-analytics-{os.getpid()}",
-            "CE_ANALYTICS__SUBJECT": f"bench-analytics-{os.getpid()}.events",
-        }
-        bidders = [
-            subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, cli, "bidder", "--agents", str(options.agents)],
-                env={**os.environ, **nats_env, "CE_METRICS_PORT": str(19100 + n)},
-                stdout=(home / f"bidder-{n}.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            for n in range(options.bidders)
-        ]
-        try:
-            time.sleep(4)
-            with server([cli, "api"], nats_env, home / "api.log", "http://127.0.0.1:18080/health"):
-                results["c  /v1/bid over NATS"] = measure(
-                    url, options.duration, options.connections
+        if not options.skip_nats:
+            nats_env = base_env | {
+                "CE_BID_TRANSPORT": "nats",
+                "CE_NATS_URL": "nats://127.0.0.1:4222",
+                "CE_REDIS_URL": "redis://127.0.0.1:6379/12",
+                "CE_BID__NATS_SUBJECT": f"bench-bids-{os.getpid()}",
+                "CE_ANALYTICS__STREAM": f"bench-analytics-{os.getpid()}",
+                "CE_ANALYTICS__SUBJECT": f"bench-analytics-{os.getpid()}.events",
+            }
+            bidders = [
+                subprocess.Popen(
+                    ["taskset", "-c", SERVER_CPU, cli, "bidder", "--agents", str(options.agents)],
+                    env={**os.environ, **nats_env, "CE_METRICS_PORT": str(19100 + n)},
+                    stdout=(home / f"bidder-{n}.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
-        finally:
-            for bidder in bidders:
-                bidder.send_signal(signal.SIGTERM)
-                bidder.wait(30)
-            subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True)
+                for n in range(options.bidders)
+            ]
+            try:
+                time.sleep(4)
+                with server(
+                    [cli, "api"], nats_env, home / "api.log", "http://127.0.0.1:18080/health"
+                ) as api:
+                    print("(c) against (a)", flush=True)
+                    a, c = take_turns((baseline_url, [bare]), (url, [api, *bidders]), *turns)
+                    results["c  /v1/bid over NATS"] = (c, a)
+            finally:
+                for bidder in bidders:
+                    bidder.send_signal(signal.SIGTERM)
+                    bidder.wait(30)
+                subprocess.run(
+                    ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
+                )
 
-    baseline = next(iter(results.values()))
-    print(f"\nwrk -t1 -c{options.connections} -d{options.duration}s, server on CPU {SERVER_CPU},"
-          f" wrk on CPU {WRK_CPU}")  # fmt: skip
+    print(
+        f"\nwrk -t1 -c{options.connections}, {options.rounds} turns of {options.duration} s, "
+        f"server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}; the turn of median ratio"
+    )
     print(f"{'target':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'x/a':>6}")
-    for name, load in results.items():
-        print(
-            f"{name:42} {load.requests_per_s:9.0f} {load.p50_ms:8.2f} {load.p99_ms:8.2f} "
-            f"{load.non_2xx:8d} {load.requests_per_s / baseline.requests_per_s:6.3f}"
-        )
+    for name, (load, baseline) in results.items():
+        for label, row, ratio in (
+            ("a  baseline (Starlette + orjson parse)", baseline, 1.0),
+            (name, load, load.requests_per_s / baseline.requests_per_s),
+        ):
+            print(
+                f"{label:42} {row.requests_per_s:9.0f} {row.p50_ms:8.2f} {row.p99_ms:8.2f} "
+                f"{row.non_2xx:8d} {ratio:6.3f}"
+            )
     print(f"\n(b) scored {rows / max(requests, 1):.1f} candidate rows per request; "
           f"{100 * bids / max(requests, 1):.1f}% of requests got a bid")  # fmt: skip
     print(
