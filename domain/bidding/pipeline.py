@@ -203,10 +203,12 @@ class BidPipeline:
         doubled what ClickHouse ingests for every bid without telling anything new.
         """
         user_id = request.buyer_user_id()
-        outcome = await self._run(request, user_id, deadline)
+        now = self._clock.now()  # the bid's time: its notices' and its events' alike
+        outcome = await self._run(request, user_id, deadline, now)
         if outcome.no_bid is not None:
             self._emit(
                 EventType.NO_BID,
+                now,
                 user_id,
                 request_id=request.id,
                 reason=outcome.no_bid,
@@ -215,6 +217,7 @@ class BidPipeline:
         for bid in outcome.bids:
             self._emit(
                 EventType.BID,
+                now,
                 user_id,
                 campaign_id=bid.cid or "",
                 offer_id=bid.crid or "",
@@ -230,12 +233,17 @@ class BidPipeline:
     def no_bid_on_timeout(self, request: BidRequest) -> BidOutcome:
         """Record a request that ran out of time (the caller owns the clock that fired)."""
         self._emit(
-            EventType.NO_BID, request.buyer_user_id(), request_id=request.id, reason=NoBid.TIMEOUT
+            EventType.NO_BID,
+            self._clock.now(),
+            request.buyer_user_id(),
+            request_id=request.id,
+            reason=NoBid.TIMEOUT,
         )
         return BidOutcome(response=None, no_bid=NoBid.TIMEOUT)
 
-    async def _run(self, request: BidRequest, user_id: str | None, deadline: float) -> BidOutcome:
-        now = self._clock.now()
+    async def _run(
+        self, request: BidRequest, user_id: str | None, deadline: float, now: datetime
+    ) -> BidOutcome:
         currency = self._fx.first_known(request.cur)
         if currency is None:
             return BidOutcome(response=None, no_bid=NoBid.UNSUPPORTED_CURRENCY)
@@ -425,14 +433,14 @@ class BidPipeline:
             mtype=offer.media_type,
         )
 
-    def _emit(self, kind: EventType, user_id: str | None, **details: object) -> None:
+    def _emit(self, kind: EventType, at: datetime, user_id: str | None, **details: object) -> None:
         campaign_id = str(details.pop("campaign_id", ""))
         offer_id = str(details.pop("offer_id", ""))
         price = details.pop("bid_price", 0.0)
         self._events.emit(
             AnalyticsEvent(
                 event_id=self._new_id(),
-                timestamp=self._clock.now(),
+                timestamp=at,
                 event_type=kind,
                 user_id=user_id or "",
                 campaign_id=campaign_id,
