@@ -12,7 +12,8 @@ The machines here are shared and their speed drifts by tens of percent within mi
 baseline is not measured once up front: it runs beside (b), and beside (c), and the two take
 turns, ``--rounds`` times each; the turn whose ratio is the median one is reported, baseline
 and target from the same turn. While one is loaded the other is stopped (SIGSTOP to its process
-group), so `up`'s background work does not tax the baseline.
+groups, `up`'s Temporal dev server's included), so `up`'s background work does not tax the
+baseline.
 
 It prints req/s, p50 and p99 for each and the ratios b/a and c/a, then p99 for (b) held at 80 %
 of its peak rate. Server processes are pinned to CPU 1 and wrk to CPU 0, so each target gets
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -100,26 +103,45 @@ def server(
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: frozen() stops its children too
+            process_group=0,  # its own group, so frozen() stops its children too
         )
         try:
             deadline = time.monotonic() + 120
             while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{args} did not come up:\n{log.read_text()}")
                 try:
                     if httpx.get(ready_url, timeout=1).status_code < 500:
                         break
                 except httpx.HTTPError:
                     pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{args} did not come up:\n{log.read_text()}")
                 time.sleep(0.2)
+            if process.poll() is not None:  # something else answered: a leftover on our port
+                raise RuntimeError(f"{args} exited; is another server on {ready_url}?")
             yield process
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group, woken first in case it is stopped; SIGKILL after 30 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGCONT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def dev_server_pid(home: Path) -> int | None:
+    """The Temporal dev server `up` started (in a session of its own, on `up`'s CPU)."""
+    try:
+        return int(json.loads((home / "temporal.pid").read_text())["server"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def metric(metrics_url: str, name: str) -> float:
@@ -131,20 +153,23 @@ def metric(metrics_url: str, name: str) -> float:
 
 
 @contextmanager
-def frozen(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
-    """Processes (and their process groups) stopped, taking no CPU, until the block ends."""
-    for process in processes:
-        os.killpg(process.pid, signal.SIGSTOP)
+def frozen(groups: list[int]) -> Iterator[None]:
+    """Process groups (by leader pid) stopped, taking no CPU, until the block ends."""
+    stopped: list[int] = []
     try:
+        for group in groups:
+            os.killpg(group, signal.SIGSTOP)
+            stopped.append(group)
         yield
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGCONT)
+        for group in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGCONT)
 
 
 def take_turns(
-    baseline: tuple[str, list[subprocess.Popen[bytes]]],
-    target: tuple[str, list[subprocess.Popen[bytes]]],
+    baseline: tuple[str, list[int]],
+    target: tuple[str, list[int]],
     rounds: int,
     duration_s: int,
     connections: int,
@@ -155,7 +180,7 @@ def take_turns(
     for url, _ in (baseline, target):
         run_wrk(url, 5, connections)  # warm-up: caches, allocator and pools settle
     for _ in range(rounds):
-        for (url, _processes), (_, others), into in (
+        for (url, _groups), (_, others), into in (
             (baseline, target, loads[0]),
             (target, baseline, loads[1]),
         ):
@@ -238,6 +263,10 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/bid.py needs wrk on PATH (Debian: apt-get install wrk)")
+    # The servers are in process groups of their own, out of reach of the terminal's signals:
+    # a SIGTERM or hangup must unwind through the finally blocks that stop them.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, lambda number, frame: sys.exit(128 + number))
 
     home = Path(tempfile.mkdtemp(prefix="ce-bench-"))
     cli = str(BIN / "campaign-express")
@@ -268,12 +297,13 @@ def main() -> None:
     ) as bare:  # fmt: skip
         with server([cli, "up"], base_env, home / "up.log", "http://127.0.0.1:18080/health") as up:
             print("(b) against (a)", flush=True)
-            a, b = take_turns((baseline_url, [bare]), (url, [up]), *turns)
+            groups = [up.pid] + [pid for pid in [dev_server_pid(home)] if pid is not None]
+            a, b = take_turns((baseline_url, [bare.pid]), (url, groups), *turns)
             results["b  /v1/bid inproc"] = (b, a)
             rows = metric(metrics_url, "campaign_inference_batch_rows_sum")
             requests = metric(metrics_url, "campaign_bid_requests_total")
             bids = metric(metrics_url, 'campaign_bid_requests_total{outcome="bid"}')
-            with frozen([bare]):
+            with frozen([bare.pid]):
                 paced = at_rate(url, 0.8 * b.requests_per_s, options.duration, options.connections)
                 if options.profile:
                     profile(up.pid, 10, url, options.connections)
@@ -287,28 +317,33 @@ def main() -> None:
                 "CE_ANALYTICS__STREAM": f"bench-analytics-{os.getpid()}",
                 "CE_ANALYTICS__SUBJECT": f"bench-analytics-{os.getpid()}.events",
             }
-            bidders = [
-                subprocess.Popen(
-                    ["taskset", "-c", SERVER_CPU, cli, "bidder", "--agents", str(options.agents)],
-                    env={**os.environ, **nats_env, "CE_METRICS_PORT": str(19100 + n)},
-                    stdout=(home / f"bidder-{n}.log").open("wb"),
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                for n in range(options.bidders)
-            ]
+            bidders: list[subprocess.Popen[bytes]] = []
             try:
+                for n in range(options.bidders):
+                    bidders.append(
+                        subprocess.Popen(
+                            ["taskset", "-c", SERVER_CPU, cli, "bidder", "--agents",
+                             str(options.agents)],
+                            env={**os.environ, **nats_env, "CE_METRICS_PORT": str(19100 + n)},
+                            stdout=(home / f"bidder-{n}.log").open("wb"),
+                            stderr=subprocess.STDOUT,
+                            process_group=0,
+                        )
+                    )  # fmt: skip
                 time.sleep(4)
                 with server(
                     [cli, "api"], nats_env, home / "api.log", "http://127.0.0.1:18080/health"
                 ) as api:
                     print("(c) against (a)", flush=True)
-                    a, c = take_turns((baseline_url, [bare]), (url, [api, *bidders]), *turns)
+                    fleet = [api.pid, *(bidder.pid for bidder in bidders)]
+                    a, c = take_turns((baseline_url, [bare.pid]), (url, fleet), *turns)
                     results["c  /v1/bid over NATS"] = (c, a)
             finally:
+                for bidder in bidders:  # all told first: each may take its drain time
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(bidder.pid, signal.SIGTERM)
                 for bidder in bidders:
-                    bidder.send_signal(signal.SIGTERM)
-                    bidder.wait(30)
+                    stop_group(bidder)
                 subprocess.run(
                     ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
                 )

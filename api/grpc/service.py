@@ -96,14 +96,18 @@ class BiddingService(bidding_pb2_grpc.BiddingServiceServicer):
             await answers.put(reply)
 
         async def read() -> None:
-            async for request in request_iterator:
-                await slots.acquire()
-                task = asyncio.create_task(answer(request))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.gather(*in_flight)
-            await answers.put(None)
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()
+                    task = asyncio.create_task(answer(request))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if in_flight:
+                    await asyncio.gather(*in_flight)
+            except Exception:
+                log.exception("bid stream stopped reading")
+            finally:
+                answers.put_nowait(None)  # whatever ended the reading, the stream ends too
 
         reader = asyncio.create_task(read())
         try:
