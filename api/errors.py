@@ -3,7 +3,8 @@
     {"error": {"code": "invalid_request", "message": "...", "details": [...]}}
 
 ``code`` is stable and machine-readable; ``message`` is for people; ``details`` (optional) lists
-the offending fields as pydantic reports them (``loc``, ``msg``, ``type``).
+the offending fields (``loc``, ``msg``, ``type``), as pydantic reports them for REST bodies and
+``/v1/bid`` reports its first for a bid request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MAX_DETAILS = 20
@@ -33,7 +33,7 @@ def error_bytes(code: str, message: str, details: Sequence[Any] | None = None) -
     return orjson.dumps(error_payload(code, message, details))
 
 
-def validation_details(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+def validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     """Field errors without echoing the input back (it may be large or personal)."""
     return [
         {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}

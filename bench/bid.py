@@ -124,10 +124,20 @@ def server(
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process's group, woken first in case it is stopped; SIGKILL after 30 s."""
+    """SIGTERM to the process's group, then ``await_exit``."""
+    tell_to_stop(process)
+    await_exit(process)
+
+
+def tell_to_stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group, woken too in case it is stopped."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
         os.killpg(process.pid, signal.SIGCONT)
+
+
+def await_exit(process: subprocess.Popen[bytes]) -> None:
+    """The process gone, its group killed if it takes longer than 30 s."""
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:
@@ -187,7 +197,7 @@ def take_turns(
             with frozen(others):
                 into.append(run_wrk(url, duration_s, connections))
     print(
-        "  rounds, req/s: "
+        "  turns, req/s: "
         + ", ".join(
             f"{a.requests_per_s:.0f}/{t.requests_per_s:.0f}" for a, t in zip(*loads, strict=True)
         )
@@ -287,7 +297,7 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    results: dict[str, tuple[Load, Load]] = {}  # target: (its median round, the baseline's)
+    results: dict[str, tuple[Load, Load]] = {}  # target: (it, the baseline) in the median turn
     turns = (options.rounds, options.duration, options.connections)
 
     with server(
@@ -340,10 +350,9 @@ def main() -> None:
                     results["c  /v1/bid over NATS"] = (c, a)
             finally:
                 for bidder in bidders:  # all told first: each may take its drain time
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(bidder.pid, signal.SIGTERM)
+                    tell_to_stop(bidder)
                 for bidder in bidders:
-                    stop_group(bidder)
+                    await_exit(bidder)
                 subprocess.run(
                     ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
                 )
