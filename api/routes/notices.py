@@ -40,6 +40,7 @@ NoticeDeskDep = Annotated[NoticeDesk, Depends(get_notice_desk)]
     responses={
         400: {"description": "malformed notice (missing parameter, unreadable price)"},
         403: {"description": "signature does not match: not a URL we issued"},
+        410: {"description": "the bid is older than notices are accepted for; nothing booked"},
         503: {"description": "the spend ledger is unreachable; nothing was booked, retry"},
     },
 )
@@ -51,7 +52,7 @@ async def receive_notice(kind: NoticeKindPath, request: Request, desk: NoticeDes
     except NoticeError as error:
         metrics.notices.labels(kind.value, "refused").inc()
         raise HTTPException(
-            status_code=403 if error.forged else 400,
+            status_code=403 if error.forged else 410 if error.expired else 400,
             detail={"code": error.code, "message": str(error)},
         ) from error
     except DependencyUnavailable as error:

@@ -32,7 +32,11 @@ from domain.bidding.ports import (
     SpendView,
 )
 
-NOTICE_MEMORY = timedelta(days=2)
+# Notices older than NOTICE_MAX_AGE are refused. The ledger remembers settled notices for
+# NOTICE_MEMORY, a day longer, so it can always tell a replay from a first delivery and still
+# holds the budgets a late notice is judged against, whatever the skew between clocks.
+NOTICE_MAX_AGE = timedelta(days=1)
+NOTICE_MEMORY = NOTICE_MAX_AGE + timedelta(days=1)
 _NOTHING_SPENT = SpendView()
 
 

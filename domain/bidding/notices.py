@@ -35,12 +35,16 @@ def _quoted(campaign_id: str) -> str:
 
 
 class NoticeError(ValueError):
-    """A notice we refuse. ``forged`` separates a bad signature (403) from a malformed URL (400)."""
+    """A notice we refuse: forged (bad signature, 403), expired (too old to settle, 410), or
+    else malformed (400)."""
 
-    def __init__(self, code: str, message: str, *, forged: bool = False) -> None:
+    def __init__(
+        self, code: str, message: str, *, forged: bool = False, expired: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.forged = forged
+        self.expired = expired
 
 
 @dataclass(frozen=True, slots=True)

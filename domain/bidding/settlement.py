@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.analytics import AnalyticsEvent, EventSink, EventType
-from domain.bidding.notices import NoticeSigner
+from domain.bidding.ledger import NOTICE_MAX_AGE
+from domain.bidding.notices import NoticeError, NoticeSigner
 from domain.bidding.ports import Clock, DeliveryLedger, IdSource, NoticeKind
 from domain.money import impression_micros_to_cpm
 
@@ -45,9 +46,17 @@ class NoticeDesk:
         self._node_id = node_id
 
     async def receive(self, kind: str, params: Mapping[str, str]) -> NoticeReceipt:
-        """Raises NoticeError for a forged or malformed notice, DependencyUnavailable if the
-        ledger cannot be reached (the exchange may retry; nothing was booked)."""
+        """Raises NoticeError for a forged, malformed or expired notice, DependencyUnavailable
+        if the ledger cannot be reached (the exchange may retry; nothing was booked)."""
         notice = self._signer.verify(kind, params)
+        age = self._clock.now() - notice.bid_time
+        if age > NOTICE_MAX_AGE:
+            # Past this the ledger may have forgotten the notice: a replay would book twice.
+            raise NoticeError(
+                "expired_notice",
+                f"the bid is {age} old; notices are accepted for {NOTICE_MAX_AGE}",
+                expired=True,
+            )
         outcome = await self._ledger.settle(notice)
         if outcome.first_of_its_kind:
             clearing = notice.clearing_price_micros

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from prometheus_client import generate_latest
 
-from domain.bidding.ledger import InMemoryLedger
+from domain.bidding.ledger import NOTICE_MAX_AGE, InMemoryLedger
 from tests.integration.api.conftest import Platform
 
 JSON = {"content-type": "application/json"}
@@ -74,6 +75,33 @@ async def test_unknown_notice_kind_is_422(platform: Platform) -> None:
     response = await platform.client.get("/v1/notice/impression")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("age", "status"), [(NOTICE_MAX_AGE * 0.99, 204), (NOTICE_MAX_AGE * 1.01, 410)]
+)
+async def test_notice_older_than_the_ledger_can_vouch_for_is_410(
+    platform: Platform, conformance_dir: Path, age: timedelta, status: int
+) -> None:
+    # Past NOTICE_MAX_AGE the ledger may have forgotten the notice: a replay would book twice.
+    bid = await won_bid(platform, conformance_dir)
+    signed = dict(parse_qsl(urlsplit(bid["nurl"]).query))
+    old = platform.runtime.notice_signer().urls(
+        bid_id=signed["b"],
+        campaign_id=signed["c"],
+        user_key=signed["u"] or None,
+        bid_time=datetime.now(UTC) - age,
+        bid_price_micros=int(signed["bp"]),
+        fx=float(signed["fx"]),
+    )
+    response = await platform.client.get(filled(old.nurl))
+    assert response.status_code == status
+    ledger = await platform.runtime.ledger()
+    if status == 410:
+        assert response.json()["error"]["code"] == "expired_notice"
+        assert ledger.spend_view(bid["cid"]).spent_micros == 0
+    else:
+        assert ledger.spend_view(bid["cid"]).spent_micros == 1_250
 
 
 async def test_bad_price_is_400(platform: Platform, conformance_dir: Path) -> None:
