@@ -65,6 +65,10 @@ class ColumnBuffer:
             column.append(value)
         return len(columns[0])
 
+    def oldest(self, column: int) -> Any:
+        """The oldest row's value in ``column``, left in the buffer."""
+        return self._columns[column][0]
+
     def popleft(self) -> tuple[Any, ...]:
         """The oldest row, removed from the buffer."""
         return tuple(column.popleft() for column in self._columns)

@@ -86,8 +86,9 @@ class JetStreamEventPublisher:
 
     ``emit`` (event-loop thread only) encodes the event and appends its line and id to a
     ``ColumnBuffer`` of ``queue_max`` events, and returns. The task packs waiting events into
-    messages of up to ``events_per_message`` events (fewer once a message passes
-    ``max_message_bytes``), and publishes up to ``messages_in_flight`` at a time, awaiting their
+    messages of up to ``events_per_message`` events and ``max_message_bytes`` (keep it within
+    the server's ``max_payload``, 1 MiB by default; an event that alone would pass it is dropped
+    on ``emit``), and publishes up to ``messages_in_flight`` at a time, awaiting their
     acks together. With fewer than a message's worth waiting it lingers up to ``linger_s`` for
     more: analytics are written in batches of seconds anyway, and a fuller message is CPU saved
     on the bid path's core. A message still failing after ``attempts`` tries is dropped and its
@@ -157,6 +158,16 @@ class JetStreamEventPublisher:
         line = encoded_or_dropped(encode_event, event)
         if line is None:
             return
+        if len(line) > self._max_message_bytes:
+            # Alone it would fill a message past the limit and fail it on every attempt.
+            metrics.analytics_events_dropped.inc()
+            logger.error(
+                "analytics: dropped event %s: %d bytes encoded, messages hold %d",
+                event.event_id,
+                len(line),
+                self._max_message_bytes,
+            )
+            return
         waiting = self._buffer.append((line, event.event_id))
         if not self._wake.is_set():
             self._wake.set()
@@ -178,9 +189,11 @@ class JetStreamEventPublisher:
         self._stopping = True
         self._wake.set()
         self._full.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(task, self._drain_timeout_s)
-        self._buffer.discard_all("unpublished at shutdown")
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(task, self._drain_timeout_s)
+        finally:  # stop() itself cancelled, too: what never left is counted all the same
+            self._buffer.discard_all("unpublished at shutdown")
 
     async def _run(self) -> None:
         while True:
@@ -199,13 +212,14 @@ class JetStreamEventPublisher:
                     await asyncio.wait_for(self._full.wait(), self._linger_s)
                 except TimeoutError:
                     partial = True
-            messages = self._pack(partial=partial)
+            unsettled = self._pack(partial=partial)
             try:
-                await self._publish_all(messages)
+                await self._publish_all(unsettled)
             except asyncio.CancelledError:
-                # Cancelled mid-flight at the drain deadline: whether these reached the stream
-                # is unknown, and they will not be retried, so they count as dropped.
-                metrics.analytics_events_dropped.inc(sum(m.events for m in messages))
+                # Cancelled at the drain deadline: whether the messages not yet acknowledged
+                # reached the stream is unknown, and they will not be retried, so they count as
+                # dropped. Those acknowledged on an earlier attempt are no longer in the list.
+                metrics.analytics_events_dropped.inc(sum(m.events for m in unsettled))
                 raise
 
     def _pack(self, *, partial: bool) -> list[_Outgoing]:
@@ -217,41 +231,43 @@ class JetStreamEventPublisher:
             event_ids: list[str] = []
             size = 0
             while self._buffer and len(lines) < self._events_per_message:
+                if lines and size + len(self._buffer.oldest(0)) > self._max_message_bytes:
+                    break
                 line, event_id = self._buffer.popleft()
                 lines.append(line)
                 event_ids.append(event_id)
-                size += len(line) + 1
-                if size >= self._max_message_bytes:
-                    break
+                size += len(line) + 1  # its line and the newline after it
             messages.append(
                 _Outgoing(len(lines), encode_events(lines), deduplication_token(event_ids))
             )
         return messages
 
-    async def _publish_all(self, messages: Sequence[_Outgoing]) -> None:
-        waiting = list(messages)
+    async def _publish_all(self, unsettled: list[_Outgoing]) -> None:
+        """Publishes ``unsettled``, retrying failures; the list keeps, at every await, the
+        messages not yet acknowledged, and is empty on return (sent or counted as dropped)."""
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._retry_initial_s * 2 ** (attempt - 1))
             results = await asyncio.gather(
-                *(self._publish(message) for message in waiting), return_exceptions=True
+                *(self._publish(message) for message in unsettled), return_exceptions=True
             )
-            failed = [
-                (message, result)
-                for message, result in zip(waiting, results, strict=True)
+            errors = [result for result in results if isinstance(result, Exception)]
+            unsettled[:] = [
+                message
+                for message, result in zip(unsettled, results, strict=True)
                 if isinstance(result, Exception)
             ]
-            if not failed:
+            if not unsettled:
                 return
-            waiting = [message for message, _ in failed]
             logger.warning(
                 "analytics: %d of %d publishes failed (attempt %d): %s",
-                len(failed),
+                len(errors),
                 len(results),
                 attempt + 1,
-                failed[0][1],
+                errors[0],
             )
-        lost = sum(message.events for message in waiting)
+        lost = sum(message.events for message in unsettled)
+        unsettled.clear()
         metrics.analytics_events_dropped.inc(lost)
         logger.error("analytics: dropped %d events JetStream would not take", lost)
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,16 +109,29 @@ async def test_events_travel_many_to_a_message_and_land_once(
     assert [row[0] for row in ids] == [event.event_id for event in events]
 
 
-async def test_message_is_closed_once_it_passes_its_size(
+async def test_messages_stay_within_their_size_and_a_bigger_event_is_dropped_alone(
     js: JetStreamContext, stream_names: JetStreamNames
 ) -> None:
-    source = publisher(js, stream_names, max_message_bytes=1)
+    at = datetime(2026, 11, 28, 12, 0, 0, 1_000, tzinfo=UTC)  # one length for every line
+    events = [make_event(i, timestamp=at) for i in range(5)]
+    line = len(encode_event(events[0]))
+    assert {len(encode_event(event)) for event in events} == {line}
+    two_lines = 2 * line + 1  # two events and the newline between them
+    source = publisher(js, stream_names, max_message_bytes=two_lines)
     await source.start()
-    for i in range(5):
-        source.emit(make_event(i))
+    before = dropped()
+    source.emit(make_event(9, metadata={"note": "x" * two_lines}))  # alone, past the limit
+    for event in events:
+        source.emit(event)
     await source.stop()
 
-    assert (await js.stream_info(stream_names.stream)).state.messages == 5
+    assert dropped() - before == 1
+    sizes = []
+    for sequence in range(1, 4):
+        message = await js.get_msg(stream_names.stream, sequence)
+        sizes.append(len(message.data or b""))
+    assert sizes == [two_lines, two_lines, line]
+    assert (await js.stream_info(stream_names.stream)).state.messages == 3
 
 
 async def test_an_event_json_cannot_hold_is_dropped_alone(
@@ -432,6 +446,55 @@ async def test_publisher_drops_and_counts_what_jetstream_refuses(
     await eventually(lambda: dropped() - before == 3)
 
     await source.stop()
+
+
+async def test_cancelled_drain_counts_only_what_was_not_acknowledged(
+    js: JetStreamContext, stream_names: JetStreamNames
+) -> None:
+    # Two messages go out together; the stream takes one and refuses the other (too big for
+    # it), whose retry is still waiting when the drain deadline cancels the publisher.
+    source = publisher(
+        js, stream_names, events_per_message=1, retry_initial_s=30.0, drain_timeout_s=0.3
+    )
+    await source.start()
+    config = (await js.stream_info(stream_names.stream)).config
+    small, big = make_event(0), make_event(1, metadata={"note": "x" * 2_000})
+    config.max_msg_size = len(encode_event(small)) + 100
+    await js.update_stream(config)
+    before = dropped()
+
+    source.emit(small)
+    source.emit(big)
+    await eventually(lambda: stream_holds(js, stream_names, 1))
+    await asyncio.sleep(0.2)  # the refusal is back; the retry sleeps
+    await source.stop()
+
+    assert dropped() - before == 1  # the refused one, not the one the stream acknowledged
+
+
+async def stream_holds(js: JetStreamContext, names: JetStreamNames, count: int) -> bool:
+    return bool((await js.stream_info(names.stream)).state.messages == count)
+
+
+async def test_stop_cancelled_still_counts_what_never_left(
+    js: JetStreamContext, stream_names: JetStreamNames
+) -> None:
+    # One message in flight at a time, and its publish failing: two events never leave.
+    source = publisher(
+        js, stream_names, events_per_message=1, messages_in_flight=1, retry_initial_s=30.0
+    )
+    await source.start()
+    await js.delete_stream(stream_names.stream)
+    before = dropped()
+    for i in range(3):
+        source.emit(make_event(i))
+    stopping = asyncio.create_task(source.stop())
+    await asyncio.sleep(0.1)
+    stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopping
+
+    assert dropped() - before == 3
 
 
 async def test_ensure_stream_brings_an_existing_stream_to_the_configuration(
