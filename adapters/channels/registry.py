@@ -97,8 +97,11 @@ class ChannelSenders:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         inbox: InboxStore | None = None,
+        webhook_private_networks: bool = False,
     ) -> None:
         self.platform = platform
+        # The platform's to set, never a tenant's: it is not part of VendorConfigs.
+        self._webhook_private_networks = webhook_private_networks
         self._inbox = InboxSender(inbox) if inbox is not None else None
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
@@ -107,6 +110,7 @@ class ChannelSenders:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> ChannelSenders:
+        options.setdefault("webhook_private_networks", settings.webhook_allow_private_networks)
         return cls(VendorConfigs.from_settings(settings), **options)
 
     def sender(self, channel: Channel, overrides: Mapping[str, Any] | None = None) -> ChannelSender:
@@ -157,7 +161,13 @@ class ChannelSenders:
             if vendor is Vendor.APNS:
                 return ApnsSender(configs.apns, policy, sleep=sleep, clock=clock)
             if vendor is Vendor.WEBHOOK:
-                return WebhookSender(configs.webhook, policy, sleep=sleep, clock=clock)
+                return WebhookSender(
+                    configs.webhook,
+                    policy,
+                    sleep=sleep,
+                    clock=clock,
+                    allow_private_networks=self._webhook_private_networks,
+                )
         except (ValueError, OSError) as error:
             log.warning("%s cannot send: %s", vendor.value, error)
             return RefusingSender(vendor.value, str(error))

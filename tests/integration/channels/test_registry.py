@@ -12,6 +12,7 @@ from adapters.channels import (
     ChannelMisconfigured,
     ChannelSenders,
     OutboundMessage,
+    RecipientRejected,
     RetryPolicy,
     Vendor,
     VendorConfigs,
@@ -59,6 +60,7 @@ async def senders(
             webhook=webhook_config,
         ),
         policy=policy,
+        webhook_private_networks=True,  # the receiver is on this machine
     )
     yield senders
     await senders.aclose()
@@ -167,6 +169,22 @@ async def test_unreadable_key_file_fails_the_send_not_the_process(
 async def test_in_app_messages_are_not_sent_through_a_vendor(senders: ChannelSenders) -> None:
     with pytest.raises(ChannelMisconfigured, match="stored"):
         await senders.send(message(Channel.IN_APP, "customer-1"))
+
+
+async def test_webhooks_reach_private_networks_only_when_the_platform_allows_it(
+    webhook_config: WebhookConfig, receiver: WebhookReceiver
+) -> None:
+    secret = webhook_config.signing_secret
+    for allowed, reached in ((False, 0), (True, 1)):
+        settings = Settings(webhook_signing_secret=secret, webhook_allow_private_networks=allowed)
+        senders = ChannelSenders.from_settings(settings)
+        if allowed:
+            await senders.send(message(Channel.WEBHOOK, receiver.url))
+        else:
+            with pytest.raises(RecipientRejected, match="not a public address"):
+                await senders.send(message(Channel.WEBHOOK, receiver.url))
+        await senders.aclose()
+        assert len(receiver.requests()) == reached
 
 
 async def test_settings_point_the_platform_sender_at_the_stand_in(

@@ -3,6 +3,7 @@ per endpoint."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,7 +18,7 @@ from adapters.channels import (
     VendorUnavailable,
 )
 from adapters.channels.config import WebhookConfig
-from adapters.channels.webhook import WebhookSender
+from adapters.channels.webhook import Resolve, WebhookSender, is_public
 from domain.journeys import Channel
 from tests.integration.channels.conftest import RecordedSleeps
 from tests.support.vendors import WebhookReceiver
@@ -38,7 +39,8 @@ def hook(url: str) -> OutboundMessage:
 async def sender(
     webhook_config: WebhookConfig, policy: RetryPolicy, sleeps: RecordedSleeps
 ) -> AsyncIterator[WebhookSender]:
-    sender = WebhookSender(webhook_config, policy, sleep=sleeps)
+    # The receivers are on this machine: a platform's setting, CE_WEBHOOK_ALLOW_PRIVATE_NETWORKS.
+    sender = WebhookSender(webhook_config, policy, sleep=sleeps, allow_private_networks=True)
     yield sender
     await sender.aclose()
 
@@ -74,7 +76,9 @@ async def test_receiver_with_another_secret_refuses_it(
 ) -> None:
     from pydantic import SecretStr
 
-    sender = WebhookSender(WebhookConfig(signing_secret=SecretStr("not-theirs")), policy)
+    sender = WebhookSender(
+        WebhookConfig(signing_secret=SecretStr("not-theirs")), policy, allow_private_networks=True
+    )
 
     with pytest.raises(PermanentSendError) as raised:
         await sender.send(hook(receiver.url))
@@ -106,7 +110,10 @@ async def test_endpoint_gone_refused_as_the_recipients(
     assert len(receiver.requests()) == 1
 
 
-@pytest.mark.parametrize("url", ["ftp://files.example/hook", "hooks.example/path", "https://"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://files.example/hook", "hooks.example/path", "https://", "http://hooks.example:99999/"],
+)
 async def test_not_an_http_url_refused_before_sending(sender: WebhookSender, url: str) -> None:
     with pytest.raises(RecipientRejected):
         await sender.send(hook(url))
@@ -117,7 +124,9 @@ async def test_one_dead_endpoint_does_not_stop_the_others(
     receiver: WebhookReceiver,
     other_receiver: WebhookReceiver,
 ) -> None:
-    sender = WebhookSender(webhook_config, RetryPolicy(attempts=1, failures_to_open=2))
+    sender = WebhookSender(
+        webhook_config, RetryPolicy(attempts=1, failures_to_open=2), allow_private_networks=True
+    )
     receiver.fail_next(10, status=500)
     for _ in range(2):
         with pytest.raises(TransientSendError):
@@ -130,3 +139,92 @@ async def test_one_dead_endpoint_does_not_stop_the_others(
 
     assert len(receiver.requests()) == 2
     assert len(other_receiver.accepted()) == 1
+
+
+# --- endpoints inside the platform's network ------------------------------------------------------
+
+
+def resolver(answers: dict[str, list[str]]) -> Resolve:
+    """A DNS with fixed answers, as a name under an attacker's control can give any."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return answers[host]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",  # the cloud's metadata service
+        "100.64.0.1",  # carrier-grade NAT
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1%eth0",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+    ],
+)
+async def test_endpoint_resolving_inside_the_network_is_refused_unsent(
+    webhook_config: WebhookConfig, policy: RetryPolicy, receiver: WebhookReceiver, address: str
+) -> None:
+    sender = WebhookSender(
+        webhook_config, policy, resolve=resolver({"hooks.example": ["93.184.215.14", address]})
+    )
+    with pytest.raises(RecipientRejected, match="not a public address"):
+        await sender.send(hook("https://hooks.example/ce"))
+    await sender.aclose()
+
+
+async def test_loopback_receiver_is_refused_by_default(
+    webhook_config: WebhookConfig, policy: RetryPolicy, receiver: WebhookReceiver
+) -> None:
+    sender = WebhookSender(webhook_config, policy)
+    for url in (receiver.url, receiver.url.replace("127.0.0.1", "localhost")):
+        with pytest.raises(RecipientRejected, match="not a public address"):
+            await sender.send(hook(url))
+    await sender.aclose()
+
+    assert receiver.requests() == []
+
+
+async def test_request_goes_to_the_address_checked_under_the_endpoints_name(
+    webhook_config: WebhookConfig, policy: RetryPolicy, receiver: WebhookReceiver
+) -> None:
+    # The name is resolved once an attempt, and the connection dialled to that answer: a DNS
+    # that answers differently the second time cannot move it.
+    sender = WebhookSender(
+        webhook_config,
+        policy,
+        allow_private_networks=True,
+        resolve=resolver({"hooks.example": ["127.0.0.1"]}),
+    )
+    port = receiver.url.split(":")[2].split("/")[0]
+    await sender.send(hook(f"http://hooks.example:{port}/hooks/ce"))
+    await sender.aclose()
+
+    [request] = receiver.requests()
+    assert request.status == 200
+    assert request.headers["host"] == f"hooks.example:{port}"
+
+
+async def test_unresolvable_endpoint_is_retried_then_transient(
+    webhook_config: WebhookConfig, policy: RetryPolicy, sleeps: RecordedSleeps
+) -> None:
+    sender = WebhookSender(webhook_config, policy, sleep=sleeps, resolve=resolver({}))
+    with pytest.raises(TransientSendError):
+        await sender.send(hook("https://nowhere.example/ce"))
+    await sender.aclose()
+
+    assert len(sleeps) == policy.attempts - 1
+
+
+def test_public_addresses_are_public() -> None:
+    assert all(is_public(a) for a in ("93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"))
