@@ -8,6 +8,9 @@ Calls the sandbox forbids (clocks, randomness, I/O) stay forbidden inside them a
 
 from __future__ import annotations
 
+import gc
+import sys
+
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 PASSTHROUGH_MODULES: tuple[str, ...] = (
@@ -27,6 +30,15 @@ def workflow_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     ``extra_passthrough`` is for tests: a stand-in workflow defined in a test module makes the
     sandbox import that module, and everything it imports, afresh (``"tests"`` avoids that).
     """
+    if sys.version_info < (3, 12):
+        # A Worker or Replayer validates each workflow by importing its module in the sandbox.
+        # Before 3.12 a garbage collection during that import can run a finalizer that warns
+        # (an unclosed socket, a coroutine never awaited); the warning imports ``warnings``
+        # through the sandbox and CPython's module lock, not re-entrant, fails with
+        # KeyError(<thread id>): "Failed validating workflow" (CPython gh-91351,
+        # temporalio/sdk-python#585). Seen twice in the full suite at the same test. Collected
+        # here, just before the runner is handed over, no such garbage is waiting.
+        gc.collect()
     modules = (*PASSTHROUGH_MODULES, *extra_passthrough)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)

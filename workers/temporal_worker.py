@@ -7,9 +7,7 @@ over its adapters (:meth:`workers.runtime.Runtime.temporal_activities`).
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,14 +39,6 @@ def build_worker(
     client's. On shutdown, activities in hand get ``graceful_shutdown_s`` to finish before
     they are cancelled; workflow tasks need no drain (the server hands them to another
     worker, or to this one after a restart)."""
-    if sys.version_info < (3, 12):
-        # Worker() validates each workflow by importing its module in the sandbox. Before 3.12
-        # a garbage collection during that import can run a finalizer that warns (an unclosed
-        # socket, a coroutine never awaited); the warning imports ``warnings`` through the
-        # sandbox and CPython's module lock, not re-entrant, fails with KeyError(<thread id>):
-        # "Failed validating workflow" (CPython gh-91351, temporalio/sdk-python#585). Seen
-        # twice in the full suite at the same test. Collected first, no such garbage is left.
-        gc.collect()
     return Worker(
         client,
         task_queue=task_queue,
