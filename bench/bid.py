@@ -31,6 +31,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import contextlib
 import json
@@ -48,7 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import nats
 from measure import py_spy_stacks  # beside this script: bench/
+from nats.js.errors import NotFoundError
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -57,7 +60,22 @@ SERVER_CPU = "1"
 WRK_CPU = "0"
 DEMO_PROFILES = 100_000
 USERS_IN_LOAD = 20_000
+NATS_URL = "nats://127.0.0.1:4222"
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def delete_stream(name: str) -> None:
+    """The bidders' analytics stream: nothing reads it after the run."""
+
+    async def delete() -> None:
+        client = await nats.connect(NATS_URL)
+        try:
+            with contextlib.suppress(NotFoundError):
+                await client.jetstream().delete_stream(name)
+        finally:
+            await client.close()
+
+    asyncio.run(delete())
 
 
 @dataclass(frozen=True)
@@ -321,7 +339,7 @@ def main() -> None:
         if not options.skip_nats:
             nats_env = base_env | {
                 "CE_BID_TRANSPORT": "nats",
-                "CE_NATS_URL": "nats://127.0.0.1:4222",
+                "CE_NATS_URL": NATS_URL,
                 "CE_REDIS_URL": "redis://127.0.0.1:6379/12",
                 "CE_BID__NATS_SUBJECT": f"bench-bids-{os.getpid()}",
                 "CE_ANALYTICS__STREAM": f"bench-analytics-{os.getpid()}",
@@ -356,6 +374,7 @@ def main() -> None:
                 subprocess.run(
                     ["redis-cli", "-n", "12", "flushdb"], check=False, capture_output=True
                 )
+                delete_stream(nats_env["CE_ANALYTICS__STREAM"])
 
     print(
         f"\nwrk -t1 -c{options.connections}, {options.rounds} turns of {options.duration} s, "
