@@ -297,10 +297,11 @@ class Settings(BaseSettings):
     webhook_signing_secret: SecretStr | None = Field(
         default=None, description="HMAC key of the X-CE-Signature on outgoing webhooks"
     )
-    webhook_allow_private_networks: bool = Field(
+    allow_private_tenant_urls: bool = Field(
         default=False,
-        description="let webhooks reach loopback, private and link-local addresses (a receiver "
-        "on this machine); off, a tenant's endpoint URL cannot reach inside the platform",
+        description="let URLs a tenant supplies (webhook endpoints, its own vendor accounts' base "
+        "URLs) reach loopback, private and link-local addresses, a receiver on this machine; "
+        "off, they cannot reach inside the platform's network",
     )
     stripe_webhook_secret: SecretStr | None = Field(
         default=None, description="the endpoint's signing secret (whsec_...)"

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from adapters.channels.config import ApnsConfig
+from adapters.channels.destinations import DestinationRule
 from adapters.channels.http import RetryPolicy, Sleep, VendorClient, excerpt
 from adapters.channels.ports import (
     ChannelMisconfigured,
@@ -162,6 +163,7 @@ class ApnsSender(NoAcceptanceRecords):
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        destinations: DestinationRule | None = None,
     ) -> None:
         if config.missing() or config.team_id is None or config.key_id is None:
             raise ValueError(f"APNs is not configured: {', '.join(config.missing())}")
@@ -170,7 +172,9 @@ class ApnsSender(NoAcceptanceRecords):
         )
         self._base = config.base_url.rstrip("/")
         self._topic = config.topic or ""
-        self._client = VendorClient(Vendor.APNS, policy, http2=True, sleep=sleep)
+        self._client = VendorClient(
+            Vendor.APNS, policy, http2=True, sleep=sleep, destinations=destinations
+        )
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         device = message.to

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from adapters.channels.config import FcmConfig
+from adapters.channels.destinations import DestinationRule
 from adapters.channels.http import (
     RetryPolicy,
     Sleep,
@@ -197,13 +198,14 @@ class FcmSender(NoAcceptanceRecords):
         *,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        destinations: DestinationRule | None = None,
     ) -> None:
         if config.missing():
             raise ValueError(f"FCM is not configured: {', '.join(config.missing())}")
         account = load_service_account(config)
         self._tokens = AccessTokens(account, config.token_url or account.token_uri, clock=clock)
         self._url = f"{config.base_url.rstrip('/')}/v1/projects/{config.project_id}/messages:send"
-        self._client = VendorClient(Vendor.FCM, policy, sleep=sleep)
+        self._client = VendorClient(Vendor.FCM, policy, sleep=sleep, destinations=destinations)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         body = fcm_message(message, message.to)

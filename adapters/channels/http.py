@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters import metrics
+from adapters.channels.destinations import CheckedTransport, DestinationRule
 from adapters.channels.ports import (
     PermanentSendError,
     SendOutcomeUnknown,
@@ -116,14 +117,24 @@ def excerpt(response: httpx.Response) -> str:
     return response.text[:500]
 
 
-def new_http_client(policy: RetryPolicy, *, http2: bool = False) -> httpx.AsyncClient:
+def new_http_client(
+    policy: RetryPolicy, *, http2: bool = False, destinations: DestinationRule | None = None
+) -> httpx.AsyncClient:
+    """``destinations``: for URLs a tenant supplied (``adapters.channels.destinations``)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s),
         # APNs speaks HTTP/2 only: prior knowledge on http://, ALPN on https://.
         http1=not http2,
         http2=http2,
+        transport=(
+            None
+            if destinations is None
+            else CheckedTransport(destinations, http1=not http2, http2=http2)
+        ),
+        # Proxies from the environment would resolve checked names themselves.
+        trust_env=destinations is None,
         headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
+        follow_redirects=False,  # a redirect could lead a checked destination anywhere
     )
 
 
@@ -140,11 +151,16 @@ class VendorClient:
         dependency: str | None = None,
         http: httpx.AsyncClient | None = None,
         http2: bool = False,
+        destinations: DestinationRule | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.vendor = vendor
         self._owns_http = http is None
-        self.http = http if http is not None else new_http_client(policy, http2=http2)
+        self.http = (
+            http
+            if http is not None
+            else new_http_client(policy, http2=http2, destinations=destinations)
+        )
         self._attempt_timeout_s = policy.timeout_s
         self.guard = Guard(
             dependency or vendor.value,

@@ -25,6 +25,7 @@ from adapters.channels.config import (
     PushProvider,
     VendorConfigs,
 )
+from adapters.channels.destinations import DestinationRule
 from adapters.channels.fcm import FcmSender
 from adapters.channels.http import RetryPolicy, Sleep
 from adapters.channels.inbox import InboxSender, InboxStore
@@ -97,11 +98,11 @@ class ChannelSenders:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         inbox: InboxStore | None = None,
-        webhook_private_networks: bool = False,
+        private_tenant_urls: bool = False,
     ) -> None:
         self.platform = platform
         # The platform's to set, never a tenant's: it is not part of VendorConfigs.
-        self._webhook_private_networks = webhook_private_networks
+        self._private_tenant_urls = private_tenant_urls
         self._inbox = InboxSender(inbox) if inbox is not None else None
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
@@ -110,7 +111,7 @@ class ChannelSenders:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> ChannelSenders:
-        options.setdefault("webhook_private_networks", settings.webhook_allow_private_networks)
+        options.setdefault("private_tenant_urls", settings.allow_private_tenant_urls)
         return cls(VendorConfigs.from_settings(settings), **options)
 
     def sender(self, channel: Channel, overrides: Mapping[str, Any] | None = None) -> ChannelSender:
@@ -149,24 +150,44 @@ class ChannelSenders:
             self._senders[key] = sender
         return sender
 
+    def _destinations(self, vendor: Vendor, configs: VendorConfigs) -> DestinationRule | None:
+        """Public addresses only for a vendor account a tenant configured. Not just its
+        routing fields: a tenant's FCM key file names a token URL of its own."""
+        if self._private_tenant_urls or getattr(configs, vendor.value) == getattr(
+            self.platform, vendor.value
+        ):
+            return None
+
+        def refuse(reason: str) -> ChannelMisconfigured:
+            return ChannelMisconfigured(vendor.value, f"the tenant's vendor URL: {reason}")
+
+        return DestinationRule(refuse=refuse)
+
     def _build(self, vendor: Vendor, configs: VendorConfigs) -> _ClosableSender:
         policy, sleep, clock = self._policy, self._sleep, self._clock
+        destinations = self._destinations(vendor, configs)
         try:
             if vendor is Vendor.SENDGRID:
-                return SendGridSender(configs.sendgrid, policy, sleep=sleep)
+                return SendGridSender(
+                    configs.sendgrid, policy, sleep=sleep, destinations=destinations
+                )
             if vendor is Vendor.TWILIO:
-                return TwilioSender(configs.twilio, policy, sleep=sleep)
+                return TwilioSender(configs.twilio, policy, sleep=sleep, destinations=destinations)
             if vendor is Vendor.FCM:
-                return FcmSender(configs.fcm, policy, sleep=sleep, clock=clock)
+                return FcmSender(
+                    configs.fcm, policy, sleep=sleep, clock=clock, destinations=destinations
+                )
             if vendor is Vendor.APNS:
-                return ApnsSender(configs.apns, policy, sleep=sleep, clock=clock)
+                return ApnsSender(
+                    configs.apns, policy, sleep=sleep, clock=clock, destinations=destinations
+                )
             if vendor is Vendor.WEBHOOK:
                 return WebhookSender(
                     configs.webhook,
                     policy,
                     sleep=sleep,
                     clock=clock,
-                    allow_private_networks=self._webhook_private_networks,
+                    allow_private_networks=self._private_tenant_urls,
                 )
         except (ValueError, OSError) as error:
             log.warning("%s cannot send: %s", vendor.value, error)

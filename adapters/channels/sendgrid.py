@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from adapters.channels.config import SendGridConfig
+from adapters.channels.destinations import DestinationRule
 from adapters.channels.http import RetryPolicy, Sleep, VendorClient, excerpt
 from adapters.channels.ports import (
     ECHO_PREFIX,
@@ -158,7 +159,12 @@ class SendGridSender:
     lookup_lag_s: float | None = ACTIVITY_LAG_S
 
     def __init__(
-        self, config: SendGridConfig, policy: RetryPolicy, *, sleep: Sleep = asyncio.sleep
+        self,
+        config: SendGridConfig,
+        policy: RetryPolicy,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        destinations: DestinationRule | None = None,
     ) -> None:
         if config.api_key is None or not config.from_:
             raise ValueError(f"SendGrid is not configured: {', '.join(config.missing())}")
@@ -167,7 +173,7 @@ class SendGridSender:
         self._activity_url = f"{base}{ACTIVITY_PATH}"
         self._authorization = f"Bearer {config.api_key.get_secret_value()}"
         self._from = config.from_
-        self._client = VendorClient(Vendor.SENDGRID, policy, sleep=sleep)
+        self._client = VendorClient(Vendor.SENDGRID, policy, sleep=sleep, destinations=destinations)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         if not message.subject.strip():

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 import httpx
 
 from adapters.channels.config import TwilioConfig
+from adapters.channels.destinations import DestinationRule
 from adapters.channels.http import RetryPolicy, Sleep, VendorClient, excerpt
 from adapters.channels.ports import (
     ChannelMisconfigured,
@@ -158,7 +159,12 @@ class TwilioSender:
     lookup_lag_s: float | None = LIST_LAG_S
 
     def __init__(
-        self, config: TwilioConfig, policy: RetryPolicy, *, sleep: Sleep = asyncio.sleep
+        self,
+        config: TwilioConfig,
+        policy: RetryPolicy,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        destinations: DestinationRule | None = None,
     ) -> None:
         if config.account_sid is None or config.auth_token is None or not config.from_:
             raise ValueError(f"Twilio is not configured: {', '.join(config.missing())}")
@@ -166,7 +172,7 @@ class TwilioSender:
         self._base = config.base_url.rstrip("/")
         self._url = f"{self._base}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(config.account_sid, config.auth_token.get_secret_value())
-        self._client = VendorClient(Vendor.TWILIO, policy, sleep=sleep)
+        self._client = VendorClient(Vendor.TWILIO, policy, sleep=sleep, destinations=destinations)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         to = e164(message.to)

@@ -26,6 +26,7 @@ from adapters.channels.config import (
 )
 from adapters.settings import Settings
 from domain.journeys import Channel
+from tests.integration.channels.conftest import SENDGRID_KEY
 from tests.support.vendors import ApnsStandIn, FcmStandIn, SendGridStandIn, WebhookReceiver
 
 DEVICE = "c3" * 32
@@ -60,7 +61,7 @@ async def senders(
             webhook=webhook_config,
         ),
         policy=policy,
-        webhook_private_networks=True,  # the receiver is on this machine
+        private_tenant_urls=True,  # the receivers are on this machine
     )
     yield senders
     await senders.aclose()
@@ -176,15 +177,52 @@ async def test_webhooks_reach_private_networks_only_when_the_platform_allows_it(
 ) -> None:
     secret = webhook_config.signing_secret
     for allowed, reached in ((False, 0), (True, 1)):
-        settings = Settings(webhook_signing_secret=secret, webhook_allow_private_networks=allowed)
+        settings = Settings(webhook_signing_secret=secret, allow_private_tenant_urls=allowed)
         senders = ChannelSenders.from_settings(settings)
         if allowed:
             await senders.send(message(Channel.WEBHOOK, receiver.url))
         else:
-            with pytest.raises(RecipientRejected, match="not a public address"):
+            with pytest.raises(RecipientRejected, match="not public"):
                 await senders.send(message(Channel.WEBHOOK, receiver.url))
         await senders.aclose()
         assert len(receiver.requests()) == reached
+
+
+async def test_tenant_vendor_url_reaches_private_networks_only_when_allowed(
+    sendgrid: SendGridStandIn,
+) -> None:
+    # The platform's own base URL (an operator's setting) may be anywhere; a tenant's may not.
+    tenant = {
+        "sendgrid": {
+            "api_key": SENDGRID_KEY,
+            "from": "shop@example.com",
+            "base_url": sendgrid.base_url,
+        }
+    }
+    for allowed, reached in ((False, 0), (True, 1)):
+        senders = ChannelSenders(VendorConfigs(), private_tenant_urls=allowed)
+        if allowed:
+            await senders.send(message(Channel.EMAIL, "ada@example.com"), tenant)
+        else:
+            with pytest.raises(ChannelMisconfigured, match="tenant's vendor URL"):
+                await senders.send(message(Channel.EMAIL, "ada@example.com"), tenant)
+        await senders.aclose()
+        assert len(sendgrid.requests()) == reached
+
+
+async def test_tenant_fcm_key_file_cannot_send_its_token_request_inside(
+    fcm: FcmStandIn, tmp_path: Path
+) -> None:
+    # No base or token URL set: the URL is the key file's own token_uri.
+    key_file = fcm.service_account(tmp_path / "tenant-key.json").read_text()
+    tenant = {"fcm": {"project_id": fcm.project_id, "service_account_info": key_file}}
+    senders = ChannelSenders(VendorConfigs())
+
+    with pytest.raises(ChannelMisconfigured, match="tenant's vendor URL"):
+        await senders.send(message(Channel.PUSH, f"fcm:{DEVICE}"), tenant)
+    await senders.aclose()
+
+    assert fcm.requests() == []
 
 
 async def test_settings_point_the_platform_sender_at_the_stand_in(
