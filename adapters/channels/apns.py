@@ -2,13 +2,15 @@
 
     POST {base}/3/device/{device token}      (HTTP/2 only)
     authorization: bearer <JWT ES256, kid = key id, iss = team id, iat>
-    apns-topic: <bundle id>   apns-push-type: alert   apns-priority: 10   apns-id: <uuid>
+    apns-topic: <bundle id>   apns-push-type: alert   apns-priority: 10
+    apns-id: <uuid>   apns-collapse-id: <the same uuid>
     {"aps": {"alert": {"title": ..., "body": ...}}, "ce": {"tenant_id": ..., ...}}
     -> 200, apns-id: <uuid>;   errors: {"reason": "BadDeviceToken"} and the like
 
 The provider token is signed once and reused: Apple refuses tokens refreshed more often than
 every 20 minutes and accepts them for an hour. The apns-id is derived from the idempotency key,
-so every attempt at one message carries the same id.
+so every attempt at one message carries the same id; as the collapse id too, it makes a message
+Apple was given twice show once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,6 @@ from adapters.channels.ports import (
 
 TOKEN_REUSE_S = 50 * 60
 _DEVICE_TOKEN = re.compile(r"^[0-9A-Fa-f]{16,200}$")
-_APNS_ID_NAMESPACE = uuid.UUID("6f1c8e0e-3a4b-4f7d-9a51-6a2d0c7b8e11")
 
 # https://developer.apple.com/documentation/usernotifications/handling-notification-responses-from-apns
 _RECIPIENT_REASONS = frozenset(
@@ -115,10 +115,6 @@ class ProviderTokens:
             self._token = None
 
 
-def apns_id(idempotency_key: str) -> str:
-    return str(uuid.uuid5(_APNS_ID_NAMESPACE, idempotency_key))
-
-
 def apns_payload(message: OutboundMessage) -> dict[str, Any]:
     alert = {"body": message.body}
     if message.subject:
@@ -186,7 +182,8 @@ class ApnsSender(NoAcceptanceRecords):
             "apns-topic": self._topic,
             "apns-push-type": "alert",
             "apns-priority": "10",
-            "apns-id": apns_id(message.idempotency_key),
+            "apns-id": message.notification_id,
+            "apns-collapse-id": message.notification_id,
         }
 
         async def post(http: httpx.AsyncClient, token: str) -> httpx.Response:

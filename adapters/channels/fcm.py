@@ -4,7 +4,9 @@
       the JWT signed RS256 with the service account's key: iss = its client_email, scope =
       firebase.messaging, aud = the token URL -> {"access_token": ..., "expires_in": 3599}
     POST {base}/v1/projects/{project}/messages:send   Authorization: Bearer <access token>
-    {"message": {"token": ..., "notification": {"title": ..., "body": ...}, "data": {...}}}
+    {"message": {"token": ..., "notification": {"title": ..., "body": ...}, "data": {...},
+                 "android": {"notification": {"tag": <id>}},
+                 "apns": {"headers": {"apns-collapse-id": <id>}}}}
     -> 200 {"name": "projects/{project}/messages/{id}"}
 
 The access token is kept until a minute before it expires (or FCM calls it stale with a 401),
@@ -157,7 +159,13 @@ def fcm_message(message: OutboundMessage, token: str) -> dict[str, Any]:
     notification = {"body": message.body}
     if message.subject:
         notification["title"] = message.subject
-    body: dict[str, Any] = {"token": token, "notification": notification}
+    body: dict[str, Any] = {
+        "token": token,
+        "notification": notification,
+        # A message FCM was given twice replaces itself on the device instead of showing twice.
+        "android": {"notification": {"tag": message.notification_id}},
+        "apns": {"headers": {"apns-collapse-id": message.notification_id}},
+    }
     if message.metadata:
         # Our ids ride in the data payload so the app can report opens against them.
         body["data"] = message.echo()

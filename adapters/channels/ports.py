@@ -23,6 +23,7 @@ those channels such a message may arrive twice (webhook receivers get the same
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -52,6 +53,10 @@ class Vendor(StrEnum):
     IN_APP = "in_app"
 
 
+# Fixed: the ids of messages already sent, and so their retries', depend on it.
+_NOTIFICATION_NAMESPACE = uuid.UUID("6f1c8e0e-3a4b-4f7d-9a51-6a2d0c7b8e11")
+
+
 class OutboundMessage(BaseModel):
     """One rendered message to one address.
 
@@ -73,6 +78,14 @@ class OutboundMessage(BaseModel):
 
     def echo(self) -> dict[str, str]:
         return {f"{ECHO_PREFIX}{key}": value for key, value in sorted(self.metadata.items())}
+
+    @property
+    def notification_id(self) -> str:
+        """A UUID of the idempotency key, the same on every attempt at this message. Push
+        services take it as the message's id and collapse key: a message delivered twice (a
+        retry after an answer was lost, or after a crash before the send was recorded) shows
+        on the device once."""
+        return str(uuid.uuid5(_NOTIFICATION_NAMESPACE, self.idempotency_key))
 
 
 def echoed(fields: dict[str, object]) -> dict[str, str]:

@@ -17,7 +17,7 @@ from adapters.channels import (
     RetryPolicy,
     Vendor,
 )
-from adapters.channels.apns import TOKEN_REUSE_S, ApnsSender, apns_id
+from adapters.channels.apns import TOKEN_REUSE_S, ApnsSender
 from adapters.channels.config import ApnsConfig, FcmConfig
 from adapters.channels.fcm import SCOPE, FcmSender
 from domain.journeys import Channel
@@ -97,6 +97,9 @@ async def test_fcm_token_fetched_with_a_signed_assertion_then_message_sent(
             "token": "fcm-registration-token:APA91b",
             "notification": {"title": "Back in stock", "body": "The shoes you liked are back"},
             "data": {"ce_send_key": "entry-9:push", "ce_tenant_id": "t-1"},
+            # A message FCM was given twice shows once, on Android and on iOS.
+            "android": {"notification": {"tag": PUSH.notification_id}},
+            "apns": {"headers": {"apns-collapse-id": PUSH.notification_id}},
         }
     }
     assert receipt.vendor is Vendor.FCM
@@ -226,7 +229,8 @@ async def test_apns_request_as_documented_over_http2(
     assert request.headers["apns-topic"] == apns.topic
     assert request.headers["apns-push-type"] == "alert"
     assert request.headers["apns-priority"] == "10"
-    assert request.headers["apns-id"] == apns_id("entry-9:push")
+    assert request.headers["apns-id"] == PUSH.notification_id
+    assert request.headers["apns-collapse-id"] == PUSH.notification_id  # a twice-given shows once
     uuid.UUID(request.headers["apns-id"])
     token = request.headers["authorization"].removeprefix("bearer ")
     assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": apns.key_id, "typ": "JWT"}

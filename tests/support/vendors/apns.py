@@ -106,6 +106,8 @@ class ApnsStandIn(StandIn):
             uuid.UUID(apns_id)
         except ValueError:
             return reason(400, "BadMessageId")
+        if len(request.headers.get("apns-collapse-id", "").encode()) > 64:
+            return reason(400, "BadCollapseId")
         if len(request.body) > 4096:
             return reason(413, "PayloadTooLarge")
         try:

@@ -141,6 +141,14 @@ class FcmStandIn(StandIn):
         data = message.get("data", {})
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             return fcm_error(400, "Invalid value at 'message.data': values must be strings.")
+        apns_headers = (message.get("apns") or {}).get("headers", {})
+        if not isinstance(apns_headers, dict) or not all(
+            isinstance(v, str) for v in apns_headers.values()
+        ):
+            return fcm_error(400, "Invalid value at 'message.apns.headers'.")
+        tag = ((message.get("android") or {}).get("notification") or {}).get("tag", "")
+        if not isinstance(tag, str):
+            return fcm_error(400, "Invalid value at 'message.android.notification.tag'.")
         if not isinstance(token, str) or not token:
             return fcm_error(400, "The registration token is not a valid FCM registration token")
         if token in self.unregistered:

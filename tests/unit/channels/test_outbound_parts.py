@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from adapters.channels.apns import apns_id, apns_payload
+from adapters.channels.apns import apns_payload
 from adapters.channels.fcm import fcm_message
 from adapters.channels.http import is_retryable, retry_after_seconds
 from adapters.channels.ports import OutboundMessage, TransientSendError, echoed
@@ -106,6 +107,8 @@ def test_push_bodies_as_fcm_and_apns_document_them() -> None:
             "token": "token",
             "notification": {"title": "Your cart", "body": "Still thinking?"},
             "data": {"ce_send_key": "entry-9:email-1", "ce_tenant_id": "t-1"},
+            "android": {"notification": {"tag": push.notification_id}},
+            "apns": {"headers": {"apns-collapse-id": push.notification_id}},
         }
     }
     assert apns_payload(push) == {
@@ -114,8 +117,20 @@ def test_push_bodies_as_fcm_and_apns_document_them() -> None:
     }
 
 
-def test_apns_id_is_the_same_for_every_attempt_at_one_message() -> None:
-    assert apns_id("entry-9:push-1") == apns_id("entry-9:push-1") != apns_id("entry-9:push-2")
+def test_notification_id_is_the_same_for_every_attempt_at_one_message() -> None:
+    def notification_id(key: str) -> str:
+        return (
+            message(channel=Channel.PUSH)
+            .model_copy(update={"idempotency_key": key})
+            .notification_id
+        )
+
+    assert notification_id("entry-9:push-1") == notification_id("entry-9:push-1")
+    assert notification_id("entry-9:push-1") != notification_id("entry-9:push-2")
+    # Fixed across releases: a message sent before an upgrade keeps its id on retry.
+    assert notification_id("entry-9:push-1") == str(
+        uuid.uuid5(uuid.UUID("6f1c8e0e-3a4b-4f7d-9a51-6a2d0c7b8e11"), "entry-9:push-1")
+    )
 
 
 @pytest.mark.parametrize(
