@@ -29,6 +29,7 @@ from adapters.db.platform import (
     UserRepository,
 )
 from adapters.db.repositories import (
+    CampaignChangedError,
     CampaignNotFoundError,
     CampaignRepository,
     ProfileRepository,
@@ -49,6 +50,7 @@ __all__ = [
     "ApiKeyRepository",
     "AuditRepository",
     "Backend",
+    "CampaignChangedError",
     "CampaignNotFoundError",
     "CampaignRepository",
     "CampaignRow",

@@ -60,6 +60,14 @@ class CampaignNotFoundError(LookupError):
         self.campaign_id = campaign_id
 
 
+class CampaignChangedError(Exception):
+    """The campaign is no longer at the version a conditional write was based on."""
+
+    def __init__(self, campaign_id: str, expected_version: int) -> None:
+        super().__init__(f"campaign {campaign_id} is no longer at version {expected_version}")
+        self.campaign_id = campaign_id
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -180,14 +188,19 @@ class CampaignRepository:
         }
         return [records[campaign_id] for campaign_id in ids if campaign_id in records], total
 
-    async def delete(self, tenant_id: str, campaign_id: str) -> bool:
+    async def delete(
+        self, tenant_id: str, campaign_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        """False when there is no such campaign. ``expected_version``: delete only the
+        campaign at that version, else raise CampaignChangedError."""
+        where = [campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id]
+        if expected_version is not None:
+            where.append(campaigns_table.c.version == expected_version)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
-            result = await session.execute(
-                delete(campaigns_table).where(
-                    campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id
-                )
-            )
+            result = await session.execute(delete(campaigns_table).where(*where))
+            if result.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
+                raise CampaignChangedError(campaign_id, expected_version)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _load_records(self, criterion: ColumnElement[bool]) -> list[CampaignRecord]:
@@ -232,17 +245,26 @@ class CampaignRepository:
             for row, creatives in await self._rows(criterion)
         ]
 
-    async def save(self, campaign: Campaign) -> None:
-        """Insert or replace the campaign and all its creatives, in one transaction."""
+    async def save(self, campaign: Campaign, *, expected_version: int | None = None) -> None:
+        """Insert or replace the campaign and all its creatives, in one transaction.
+
+        ``expected_version``: replace only the campaign at that version (the one the edit was
+        made on), else raise CampaignChangedError. Every write moves the version, a status
+        change too, so an edit read before the campaign was submitted cannot overwrite it."""
         now = _now()
         values = campaign_values(campaign)
+        where = [campaigns_table.c.id == campaign.id]
+        if expected_version is not None:
+            where.append(campaigns_table.c.version == expected_version)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
             updated = await session.execute(
                 update(campaigns_table)
-                .where(campaigns_table.c.id == campaign.id)
+                .where(*where)
                 .values(**values, updated_at=now, version=campaigns_table.c.version + 1)
             )
+            if updated.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
+                raise CampaignChangedError(campaign.id, expected_version)
             if updated.rowcount == 0:  # type: ignore[attr-defined]
                 await session.execute(
                     insert(campaigns_table).values(

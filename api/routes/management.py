@@ -12,11 +12,11 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from adapters.db.repositories import CampaignRecord
+from adapters.db.repositories import CampaignChangedError, CampaignRecord
 from api.deps import (
     AuditDep,
     CurrentPrincipal,
@@ -201,10 +201,27 @@ async def update_campaign(
             "status": CampaignStatus.DRAFT,
         }
     )
-    await services.campaigns.save(campaign)
+    await _save_edit(services, campaign, record)
     after = public(await _record(services, scope, campaign_id))
     await audit.record("campaign.update", "campaign", campaign_id, before=before, after=after)
     return after
+
+
+async def _save_edit(services: CampaignServices, edited: Campaign, read: CampaignRecord) -> None:
+    """Write an edit of ``read``, unless the campaign changed since (submitted meanwhile, or
+    edited by someone else): the edit would undo that, or go live unreviewed."""
+    try:
+        await services.campaigns.save(edited, expected_version=read.version)
+    except CampaignChangedError:
+        raise _changed_meanwhile() from None
+
+
+def _changed_meanwhile() -> HTTPException:
+    return conflict(
+        "changed_concurrently",
+        "the campaign changed while this request was handled (submitted, or edited by "
+        "someone else); read it again and repeat the change if it still applies",
+    )
 
 
 @router.delete(
@@ -221,7 +238,12 @@ async def delete_campaign(
         raise conflict(
             "not_deletable", f"a campaign that is {record.campaign.status} is archived, not deleted"
         )
-    await services.campaigns.delete(scope.tenant_id, campaign_id)
+    try:
+        await services.campaigns.delete(
+            scope.tenant_id, campaign_id, expected_version=record.version
+        )
+    except CampaignChangedError:
+        raise _changed_meanwhile() from None
     await audit.record("campaign.delete", "campaign", campaign_id, before=public(record))
     return Response(status_code=204)
 
@@ -244,10 +266,12 @@ async def add_creative(
     if campaign.status not in EDITABLE:
         raise conflict("not_editable", f"a campaign that is {campaign.status} cannot be edited")
     creative = _creative(body)
-    await services.campaigns.save(
+    await _save_edit(
+        services,
         campaign.model_copy(
             update={"creatives": [*campaign.creatives, creative], "status": CampaignStatus.DRAFT}
-        )
+        ),
+        record,
     )
     added = CreativePublic.model_validate(creative.model_dump())
     await audit.record("creative.create", "creative", creative.id, after=added)
@@ -274,8 +298,10 @@ async def remove_creative(
         raise not_found("creative", creative_id)
     if campaign.status not in EDITABLE:
         raise conflict("not_editable", f"a campaign that is {campaign.status} cannot be edited")
-    await services.campaigns.save(
-        campaign.model_copy(update={"creatives": kept, "status": CampaignStatus.DRAFT})
+    await _save_edit(
+        services,
+        campaign.model_copy(update={"creatives": kept, "status": CampaignStatus.DRAFT}),
+        record,
     )
     await audit.record("creative.delete", "creative", creative_id)
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from adapters.db import (
+    CampaignChangedError,
     CampaignNotFoundError,
     CampaignRepository,
     Database,
@@ -164,6 +165,33 @@ async def test_writes_increment_campaign_version(database: Database) -> None:
             select(campaigns_table.c.version).where(campaigns_table.c.id == campaign.id)
         )
     assert version == 3
+
+
+async def test_an_edit_read_before_a_submission_cannot_overwrite_it(database: Database) -> None:
+    # The API's PATCH reads the campaign, then writes its edit; the submission (a status
+    # change) came in between. Unconditional, the edit would have put the campaign back to
+    # draft under its running approval, or sent unreviewed content live once approved.
+    tenant = await TenantRepository(database.async_session).ensure("acme")
+    campaigns = CampaignRepository(database.async_session)
+    campaign = make_campaign(tenant.id, status=CampaignStatus.DRAFT)
+    await campaigns.save(campaign)
+    read = await campaigns.find(tenant.id, campaign.id)
+    assert read is not None
+
+    await campaigns.set_status(campaign.id, CampaignStatus.IN_REVIEW)
+    edited = read.campaign.model_copy(update={"name": "edited after the submission"})
+    with pytest.raises(CampaignChangedError):
+        await campaigns.save(edited, expected_version=read.version)
+    with pytest.raises(CampaignChangedError):
+        await campaigns.delete(tenant.id, campaign.id, expected_version=read.version)
+
+    kept = await campaigns.get(campaign.id)
+    assert kept is not None
+    assert (kept.name, kept.status) == (campaign.name, CampaignStatus.IN_REVIEW)
+    now = await campaigns.find(tenant.id, campaign.id)
+    assert now is not None
+    await campaigns.save(edited, expected_version=now.version)  # on the current version: fine
+    assert await campaigns.delete(tenant.id, campaign.id, expected_version=now.version + 1)
 
 
 async def test_catalog_revision_is_seen_by_another_database_object(database_url: str) -> None:
