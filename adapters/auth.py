@@ -112,8 +112,10 @@ async def create_api_key(
     role: Role,
     created_by: Actor,
     now: datetime,
+    owner: Principal | None = None,
 ) -> tuple[ApiKey, str]:
-    """Store a new key (its hash only) and return it with the key in clear, for showing once."""
+    """Store a new key (its hash only) and return it with the key in clear, for showing once.
+    ``owner``: the caller making it, whose person the key acts for; none, it acts for itself."""
     minted = mint_api_key()
     key = ApiKey(
         id=minted.key_id,
@@ -122,6 +124,7 @@ async def create_api_key(
         role=role,
         created_at=now,
         created_by=created_by.reference,
+        owner_id=owner.person if owner is not None else minted.key_id,
     )
     await api_keys.create(key, hash_secret(minted.secret))
     return key, minted.token
@@ -378,6 +381,7 @@ class Authenticator:
             role=key.role,
             kind="api_key",
             name=key.label,
+            person_id=key.owner_id,
         )
 
     async def _note_use(self, key: ApiKey) -> None:

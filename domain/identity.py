@@ -74,6 +74,9 @@ class ApiKey(BaseModel):
     role: Role
     created_at: datetime
     created_by: str  # "<kind>:<subject id>" of whoever created it
+    # The person the key acts for: the user who made it (or whose key made it), else the key
+    # itself (made by the CLI). Four-eyes rules compare people, not credentials.
+    owner_id: str
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
 

@@ -64,6 +64,14 @@ class Principal:
     role: Role
     kind: Literal["user", "api_key"]
     name: str = ""  # the user's email or the key's label, for audit lines
+    person_id: str = ""  # for an API key, its owner (ApiKey.owner_id)
+
+    @property
+    def person(self) -> str:
+        """Who is behind the call: the user, or the person an API key acts for. Rules that
+        want two people (nobody approves their own campaign, one vote each) compare these:
+        a user holding an API key is still one person."""
+        return self.person_id or self.subject_id
 
     def can(self, permission: Permission) -> bool:
         return allows(self.role, permission)

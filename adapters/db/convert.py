@@ -199,6 +199,7 @@ def api_key_values(key: ApiKey, secret_hash: str) -> Values:
         "secret_hash": secret_hash,
         "created_at": key.created_at,
         "created_by": key.created_by,
+        "owner_id": key.owner_id,
         "revoked_at": key.revoked_at,
         "last_used_at": key.last_used_at,
     }
@@ -212,6 +213,7 @@ def api_key_from_row(row: Row) -> ApiKey:
         role=Role(row["role"]),
         created_at=row["created_at"],
         created_by=row["created_by"],
+        owner_id=row["owner_id"],
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
     )

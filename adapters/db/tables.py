@@ -210,6 +210,7 @@ class ApiKeyRow(TableBase, table=True):
     secret_hash: str = Field(max_length=SHA256_HEX_LENGTH)
     created_at: datetime = _timestamp(nullable=False)
     created_by: str = Field(max_length=REFERENCE_LENGTH)
+    owner_id: str = Field(max_length=REFERENCE_LENGTH)
     revoked_at: datetime | None = _timestamp(nullable=True)
     last_used_at: datetime | None = _timestamp(nullable=True)
 

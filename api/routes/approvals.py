@@ -71,7 +71,7 @@ async def pending_approvals(
 ) -> list[PendingApproval]:
     pending: list[PendingApproval] = []
     for campaign_id in await services.lifecycle.awaiting_vote_from(
-        scope.tenant_id, principal.subject_id
+        scope.tenant_id, principal.person
     ):
         record = await services.campaigns.find(scope.tenant_id, campaign_id)
         state = await query_state(services, scope.tenant_id, campaign_id)
@@ -122,7 +122,7 @@ async def _vote(
         campaign_id,
         CampaignLifecycleWorkflow.vote,
         VoteRequest(
-            voter_id=principal.subject_id,
+            voter_id=principal.person,
             voter_name=principal.name,
             role=principal.role,
             decision=decision,

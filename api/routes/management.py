@@ -344,7 +344,7 @@ async def submit_campaign(
         budget_usd=Decimal(budget_in_usd(services, campaign)),
         start_at=campaign.start_at,
         end_at=campaign.end_at,
-        submitted_by=principal.subject_id,
+        submitted_by=principal.person,
         submitted_by_name=principal.name,
         rule=rule_for(rules, campaign.campaign_type),
     )

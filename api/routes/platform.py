@@ -128,6 +128,11 @@ class ApiKeyPublic(ApiKeyBase):
     prefix: str = Field(description="the start of the key, `ce_<id>`, to recognise it by")
     created_at: datetime
     created_by: str
+    owner_id: str = Field(
+        description="the person the key acts for: the user who made it (or whose key did), "
+        "else the key itself. Approval rules count people: an owner's key cannot approve "
+        "the owner's campaign, nor vote twice with them"
+    )
     revoked_at: datetime | None
     last_used_at: datetime | None
 
@@ -140,6 +145,7 @@ class ApiKeyPublic(ApiKeyBase):
             role=key.role,
             created_at=key.created_at,
             created_by=key.created_by,
+            owner_id=key.owner_id,
             revoked_at=key.revoked_at,
             last_used_at=key.last_used_at,
         )
@@ -394,6 +400,7 @@ async def create_key(
         role=body.role,
         created_by=Actor.of(principal),
         now=services.clock.now(),
+        owner=principal,
     )
     await audit.record("api_key.create", "api_key", key.id, after=key)
     response.headers.update(_NO_STORE)

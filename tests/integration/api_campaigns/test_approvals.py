@@ -224,6 +224,23 @@ async def test_self_approval_is_409(api: CampaignsApi) -> None:
     assert voters(await api.history(manager, campaign_id)) == []
 
 
+async def test_an_api_key_of_the_submitter_cannot_approve_either(api: CampaignsApi) -> None:
+    # Four eyes means two people: a key made by the submitter acts for the submitter.
+    admin = await api.headers("acme", Role.ADMIN)
+    made = await api.client.post(
+        "/api/v1/platform/api-keys", headers=admin, json={"label": "my script", "role": "admin"}
+    )
+    assert made.status_code == 201, made.text
+    own_key = {"Authorization": f"Bearer {made.json()['key']}"}
+    campaign_id = await api.in_review(admin)
+
+    response = await api.vote(own_key, campaign_id)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "self_approval"
+    assert voters(await api.history(admin, campaign_id)) == []
+
+
 async def test_a_second_vote_by_the_same_approver_is_409(api: CampaignsApi) -> None:
     manager = await api.headers("acme", Role.MANAGER)
     admin = await api.headers("acme", Role.ADMIN)

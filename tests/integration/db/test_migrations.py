@@ -120,3 +120,29 @@ def test_autogenerate_writes_plain_sqlalchemy_types(tmp_path: Path) -> None:
     assert "sa.DateTime(timezone=True)" in code
     assert 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")' in code
     assert "Text()" not in code.replace("sa.Text()", "")
+
+
+def test_existing_api_keys_get_the_person_they_act_for(fresh_database_url: str) -> None:
+    upgrade(fresh_database_url, "0006")
+    db = Database(fresh_database_url)
+    try:
+        with db.sync_engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', :at)"),
+                {"at": "2026-11-01"},
+            )
+            for key_id, created_by in (("k-user", "user:u-1"), ("k-cli", "system:cli")):
+                conn.execute(
+                    text(
+                        "INSERT INTO api_keys (id, tenant_id, label, role, secret_hash, "
+                        "created_at, created_by) VALUES (:id, 't', 'l', 'manager', 'h', :at, :by)"
+                    ),
+                    {"id": key_id, "at": "2026-11-01", "by": created_by},
+                )
+        upgrade(fresh_database_url)
+        with db.sync_engine.connect() as conn:
+            owners = dict(conn.execute(text("SELECT id, owner_id FROM api_keys")).all())
+    finally:
+        db.sync_engine.dispose()
+    # A user's key acts for that user; the CLI's for itself.
+    assert owners == {"k-user": "u-1", "k-cli": "k-cli"}

@@ -94,7 +94,28 @@ async def test_api_key_authenticates_as_its_tenant_and_role(
         role=Role.ANALYST,
         kind="api_key",
         name="reporting",
+        person_id=key_id(token),  # made by no user (ACTOR): it acts for itself
     )
+
+
+async def test_api_key_made_by_a_user_acts_for_that_user(
+    database: Database, tokens: TokenCodec, clock: HandClock
+) -> None:
+    tenant = await TenantAccountRepository(database.async_session).ensure("tenant-a")
+    user = Principal(tenant.id, "user-ann", Role.MANAGER, "user", "ann@brand.example")
+    _, token = await create_api_key(
+        ApiKeyRepository(database.async_session),
+        tenant_id=tenant.id,
+        label="ann's script",
+        role=Role.MANAGER,
+        created_by=Actor.of(user),
+        now=clock.now(),
+        owner=user,
+    )
+
+    principal = await authenticator(database, tokens, clock).authenticate(token)
+
+    assert (principal.subject_id, principal.person) == (key_id(token), "user-ann")
 
 
 async def test_api_key_with_wrong_secret_is_refused(

@@ -51,6 +51,7 @@ def make_key(tenant: Tenant, key_id: str = "0123456789abcdef", **overrides: obje
         "role": Role.OPERATOR,
         "created_at": T0,
         "created_by": "system:tests",
+        "owner_id": key_id,
     }
     values.update(overrides)
     return ApiKey.model_validate(values)

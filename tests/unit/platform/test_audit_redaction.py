@@ -30,6 +30,7 @@ def test_audit_entry_stores_models_as_json_and_redacts() -> None:
         role=Role.VIEWER,
         created_at=NOW,
         created_by="user:u",
+        owner_id="u",
     )
 
     entry = new_audit_entry(
