@@ -449,7 +449,7 @@ async def test_publisher_drops_and_counts_what_jetstream_refuses(
 
 
 async def test_cancelled_drain_counts_only_what_was_not_acknowledged(
-    js: JetStreamContext, stream_names: JetStreamNames
+    js: JetStreamContext, stream_names: JetStreamNames, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Two messages go out together; the stream takes one and refuses the other (too big for
     # it), whose retry is still waiting when the drain deadline cancels the publisher.
@@ -465,9 +465,9 @@ async def test_cancelled_drain_counts_only_what_was_not_acknowledged(
 
     source.emit(small)
     source.emit(big)
-    await eventually(lambda: stream_holds(js, stream_names, 1))
-    await asyncio.sleep(0.2)  # the refusal is back; the retry sleeps
-    await source.stop()
+    await eventually(lambda: "1 of 2 publishes failed (attempt 1)" in caplog.text)
+    await source.stop()  # the retry sleeps meanwhile
+    assert await stream_holds(js, stream_names, 1)
 
     assert dropped() - before == 1  # the refused one, not the one the stream acknowledged
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from adapters.channels.config import (
     TwilioConfig,
     WebhookConfig,
 )
+from adapters.channels.destinations import Resolve
 from tests.support.vendors import (
     ApnsStandIn,
     FcmStandIn,
@@ -124,3 +126,14 @@ def receiver() -> Iterator[WebhookReceiver]:
 @pytest.fixture
 def webhook_config() -> WebhookConfig:
     return WebhookConfig(signing_secret=SecretStr("hook-secret"))
+
+
+def fixed_resolver(answers: dict[str, list[str]]) -> Resolve:
+    """A DNS with fixed answers, as a name under an attacker's control can give any."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return answers[host]
+
+    return resolve

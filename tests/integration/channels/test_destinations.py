@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from adapters.channels import RetryPolicy
-from adapters.channels.destinations import POOL_LIMITS, DestinationRule, Resolve
+from adapters.channels.destinations import POOL_LIMITS, DestinationRule
 from adapters.channels.http import new_http_client
+from tests.integration.channels.conftest import fixed_resolver
 from tests.support.vendors import WebhookReceiver
 
 
@@ -17,17 +16,10 @@ class Refused(Exception):
     pass
 
 
-def resolver(answers: dict[str, list[str]]) -> Resolve:
-    async def resolve(host: str, port: int) -> list[str]:
-        if host not in answers:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return answers[host]
-
-    return resolve
-
-
 def client(answers: dict[str, list[str]], allowed: set[str]) -> httpx.AsyncClient:
-    rule = DestinationRule(refuse=Refused, allow=allowed.__contains__, resolve=resolver(answers))
+    rule = DestinationRule(
+        refuse=Refused, allow=allowed.__contains__, resolve=fixed_resolver(answers)
+    )
     return new_http_client(RetryPolicy(), destinations=rule)
 
 

@@ -3,7 +3,6 @@ per endpoint."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -18,10 +17,10 @@ from adapters.channels import (
     VendorUnavailable,
 )
 from adapters.channels.config import WebhookConfig
-from adapters.channels.destinations import Resolve, is_public
+from adapters.channels.destinations import is_public
 from adapters.channels.webhook import WebhookSender
 from domain.journeys import Channel
-from tests.integration.channels.conftest import RecordedSleeps
+from tests.integration.channels.conftest import RecordedSleeps, fixed_resolver
 from tests.support.vendors import WebhookReceiver
 
 
@@ -145,17 +144,6 @@ async def test_one_dead_endpoint_does_not_stop_the_others(
 # --- endpoints inside the platform's network ------------------------------------------------------
 
 
-def resolver(answers: dict[str, list[str]]) -> Resolve:
-    """A DNS with fixed answers, as a name under an attacker's control can give any."""
-
-    async def resolve(host: str, port: int) -> list[str]:
-        if host not in answers:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return answers[host]
-
-    return resolve
-
-
 @pytest.mark.parametrize(
     "address",
     [
@@ -183,7 +171,9 @@ async def test_endpoint_resolving_inside_the_network_is_refused_unsent(
     webhook_config: WebhookConfig, policy: RetryPolicy, receiver: WebhookReceiver, address: str
 ) -> None:
     sender = WebhookSender(
-        webhook_config, policy, resolve=resolver({"hooks.example": ["93.184.215.14", address]})
+        webhook_config,
+        policy,
+        resolve=fixed_resolver({"hooks.example": ["93.184.215.14", address]}),
     )
     with pytest.raises(RecipientRejected, match="not public") as raised:
         await sender.send(hook("https://hooks.example/ce"))
@@ -207,7 +197,7 @@ async def test_loopback_receiver_is_refused_by_default(
 async def test_unresolvable_endpoint_is_retried_then_transient(
     webhook_config: WebhookConfig, policy: RetryPolicy, sleeps: RecordedSleeps
 ) -> None:
-    sender = WebhookSender(webhook_config, policy, sleep=sleeps, resolve=resolver({}))
+    sender = WebhookSender(webhook_config, policy, sleep=sleeps, resolve=fixed_resolver({}))
     with pytest.raises(TransientSendError):
         await sender.send(hook("https://nowhere.example/ce"))
     await sender.aclose()
