@@ -2,6 +2,7 @@
 
     Draft -> InReview -> Approved -> Scheduled -> Live <-> Paused -> Completed -> Archived
                       -> Rejected -> Draft (edit and submit again)
+                                     Scheduled -> Archived (called off before its start)
 
 Draft and Rejected belong to the marketer (the database alone holds them); from submission to
 archive the campaign's lifecycle workflow owns the status and is the only writer.
@@ -25,7 +26,7 @@ MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     S.IN_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
     S.APPROVED: frozenset({S.SCHEDULED}),
     S.REJECTED: frozenset({S.DRAFT, S.ARCHIVED}),
-    S.SCHEDULED: frozenset({S.LIVE, S.COMPLETED}),
+    S.SCHEDULED: frozenset({S.LIVE, S.COMPLETED, S.ARCHIVED}),
     S.LIVE: frozenset({S.PAUSED, S.COMPLETED}),
     S.PAUSED: frozenset({S.LIVE, S.COMPLETED}),
     S.COMPLETED: frozenset({S.ARCHIVED}),

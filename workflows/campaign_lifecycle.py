@@ -16,6 +16,7 @@ signal. ``state`` is a query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -148,7 +149,14 @@ class CampaignLifecycleWorkflow:
         assert self._input is not None
         start_at = self._input.start_at
         if start_at is not None and workflow.now() < start_at:
-            await workflow.sleep(start_at - workflow.now())
+            # One timer either way, as workflow.sleep made it: histories replay unchanged.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._archive_requested, timeout=start_at - workflow.now()
+                )
+        if self._archive_requested:  # called off before its start: the update moves it
+            await workflow.wait_condition(lambda: self._state.status is S.ARCHIVED)
+            return
         if self._ended():
             await self._move(S.COMPLETED, reason="end date passed before the start")
             return
@@ -298,10 +306,17 @@ class CampaignLifecycleWorkflow:
 
     @workflow.update
     async def archive(self, request: OperatorRequest) -> LifecycleState:
+        # Raised first: the run waiting for the start, or for the archive, stops waiting.
         self._archive_requested = True
-        await self._move(
-            S.ARCHIVED, request.actor_id, request.actor_name, request.reason or "archived"
-        )
+        try:
+            await self._move(
+                S.ARCHIVED, request.actor_id, request.actor_name, request.reason or "archived"
+            )
+        except ApplicationError:
+            # Refused after all (the start came first and the campaign went live): the run
+            # must not take the campaign for archived when it completes.
+            self._archive_requested = False
+            raise
         return self._state
 
     @archive.validator

@@ -278,18 +278,26 @@ class CampaignRepository:
             if creatives:
                 await session.execute(insert(creatives_table), creatives)
 
-    async def set_status(self, campaign_id: str, status: CampaignStatus) -> None:
+    async def set_status(
+        self, campaign_id: str, status: CampaignStatus, *, expected_version: int | None = None
+    ) -> None:
+        """``expected_version``: as for ``save``."""
+        where = [campaigns_table.c.id == campaign_id]
+        if expected_version is not None:
+            where.append(campaigns_table.c.version == expected_version)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
             result = await session.execute(
                 update(campaigns_table)
-                .where(campaigns_table.c.id == campaign_id)
+                .where(*where)
                 .values(
                     status=status.value,
                     updated_at=_now(),
                     version=campaigns_table.c.version + 1,
                 )
             )
+            if result.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
+                raise CampaignChangedError(campaign_id, expected_version)
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise CampaignNotFoundError(campaign_id)
 

@@ -432,7 +432,8 @@ async def resume_campaign(
 @router.post(
     "/campaigns/{campaign_id}/archive",
     dependencies=[requires(Permission.CAMPAIGN_WRITE)],
-    summary="Archive a completed campaign (or a draft nobody will submit)",
+    summary="Archive a completed campaign, call off a scheduled one before its start, or "
+    "archive a draft nobody will submit",
 )
 async def archive_campaign(
     campaign_id: str,
@@ -445,7 +446,12 @@ async def archive_campaign(
     record = await _record(services, scope, campaign_id)
     if record.campaign.status in EDITABLE:
         # Never submitted (or rejected): no workflow owns it, the database alone does.
-        await services.campaigns.set_status(campaign_id, CampaignStatus.ARCHIVED)
+        try:
+            await services.campaigns.set_status(
+                campaign_id, CampaignStatus.ARCHIVED, expected_version=record.version
+            )
+        except CampaignChangedError:  # submitted meanwhile: the workflow owns it now
+            raise _changed_meanwhile() from None
         after = public(await _record(services, scope, campaign_id))
         await audit.record(
             "campaign.archive", "campaign", campaign_id, before=public(record), after=after

@@ -242,6 +242,25 @@ async def completed_then_archived_by_update(stage: Stage) -> Handle:
     return handle
 
 
+async def scheduled_then_called_off(stage: Stage) -> Handle:
+    """Under the threshold, scheduled a week out, archived by an operator's update before its
+    start: never live. The whole run, to its result."""
+    handle = await stage.submit(
+        budget_usd=Decimal(500), starts_in=timedelta(days=7), lasts=timedelta(days=7)
+    )
+    await stage.env.sleep(timedelta(hours=1))
+    await stage.expect(handle, S.SCHEDULED)
+    await handle.execute_update(
+        CampaignLifecycleWorkflow.archive,
+        OperatorRequest(actor_id="op-1", reason="launch cancelled"),
+    )
+    final = await handle.result()
+    await stage.expect(handle, S.ARCHIVED)
+    if any(move.to_status is S.LIVE for move in final.history):
+        raise ScenarioFailed("went live after all")
+    return handle
+
+
 async def submitted_by_update_with_start(stage: Stage) -> Handle:
     """Started as the API starts it: update-with-start of ``submission``, search attributes
     given at the start, answered once the in_review move is written. Two approvals, then
@@ -346,6 +365,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rejected_after_one_approval": Scenario(rejected_after_one_approval),
     "paused_resumed_then_budget_spent": Scenario(paused_resumed_then_budget_spent),
     "completed_then_archived_by_update": Scenario(completed_then_archived_by_update),
+    "scheduled_then_called_off": Scenario(scheduled_then_called_off),
     "submitted_by_update_with_start": Scenario(submitted_by_update_with_start),
     "continued_as_new_while_live": Scenario(
         continued_as_new_while_live,

@@ -395,7 +395,7 @@ async def test_archive_of_a_draft_needs_no_workflow(api: CampaignsApi) -> None:
     assert submitted.status_code == 409
 
 
-async def test_archive_of_a_scheduled_campaign_is_409(api: CampaignsApi) -> None:
+async def test_archive_calls_off_a_scheduled_campaign(api: CampaignsApi) -> None:
     manager = await api.headers("acme", Role.MANAGER)
     campaign = await api.create(manager, budget="500", daily_budget=None)
     assert (await api.submit(manager, campaign["id"])).status_code == 200
@@ -403,9 +403,20 @@ async def test_archive_of_a_scheduled_campaign_is_409(api: CampaignsApi) -> None
 
     response = await api.client.post(f"{CAMPAIGNS}/{campaign['id']}/archive", headers=manager)
 
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "archived"
+    assert (await api.get(manager, campaign["id"]))["status"] == "archived"
+
+
+async def test_archive_of_a_campaign_in_review_is_409(api: CampaignsApi) -> None:
+    manager = await api.headers("acme", Role.MANAGER)
+    campaign_id = await api.in_review(manager)
+
+    response = await api.client.post(f"{CAMPAIGNS}/{campaign_id}/archive", headers=manager)
+
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_transition"
-    assert (await api.get(manager, campaign["id"]))["status"] == "scheduled"
+    assert (await api.get(manager, campaign_id))["status"] == "in_review"
 
 
 async def test_approval_rules_are_read_by_all_and_written_by_admins(api: CampaignsApi) -> None:

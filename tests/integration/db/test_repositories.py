@@ -184,6 +184,10 @@ async def test_an_edit_read_before_a_submission_cannot_overwrite_it(database: Da
         await campaigns.save(edited, expected_version=read.version)
     with pytest.raises(CampaignChangedError):
         await campaigns.delete(tenant.id, campaign.id, expected_version=read.version)
+    with pytest.raises(CampaignChangedError):
+        await campaigns.set_status(
+            campaign.id, CampaignStatus.ARCHIVED, expected_version=read.version
+        )
 
     kept = await campaigns.get(campaign.id)
     assert kept is not None

@@ -305,15 +305,31 @@ async def test_invalid_moves_are_refused(
     _, handle = await submit(time_skipping_env, lifecycle, queue, budget_usd=Decimal(100))
     await time_skipping_env.sleep(timedelta(seconds=1))
     operator = OperatorRequest(actor_id="op-1")
-    for update in (
-        CampaignLifecycleWorkflow.pause,
-        CampaignLifecycleWorkflow.resume,
-        CampaignLifecycleWorkflow.archive,
-    ):
+    for update in (CampaignLifecycleWorkflow.pause, CampaignLifecycleWorkflow.resume):
         with pytest.raises(WorkflowUpdateFailedError) as failed:
             await handle.execute_update(update, operator)
         assert isinstance(failed.value.cause, ApplicationError)
         assert failed.value.cause.type == "invalid_transition"
+
+
+async def test_scheduled_campaign_called_off_never_goes_live(
+    time_skipping_env: WorkflowEnvironment, lifecycle: Lifecycle, queue: str
+) -> None:
+    campaign_id, handle = await submit(
+        time_skipping_env, lifecycle, queue, budget_usd=Decimal(100), starts_in=timedelta(days=7)
+    )
+    await time_skipping_env.sleep(timedelta(minutes=1))
+    assert await stored_status(lifecycle, campaign_id) is S.SCHEDULED
+    operator = OperatorRequest(actor_id="op-1", actor_name="Olga", reason="launch cancelled")
+
+    archived = await handle.execute_update(CampaignLifecycleWorkflow.archive, operator)
+
+    assert archived.status is S.ARCHIVED
+    final = await handle.result()  # the run ends there, without waiting for the start date
+    assert [(m.from_status, m.to_status) for m in final.history][-1] == (S.SCHEDULED, S.ARCHIVED)
+    assert S.LIVE not in {m.to_status for m in final.history}
+    assert final.history[-1].actor_name == "Olga"
+    assert await stored_status(lifecycle, campaign_id) is S.ARCHIVED
 
 
 async def test_end_date_before_approval_completes_at_once(
