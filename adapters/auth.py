@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.db.platform import ApiKeyRepository, TenantAccountRepository, UserRepository
 from adapters.settings import AuthSettings
+from adapters.throttle import Throttle
 from domain.bidding.ports import Clock
 from domain.identity import Actor, ApiKey, User, normalize_email
 from domain.platform import Principal, Role
@@ -420,11 +421,22 @@ class Authenticator:
         )
 
 
+class TooManyAttempts(AuthenticationError):
+    """Sign-in refused unchecked: too many attempts for this email and tenant lately."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("too many sign-in attempts for this email; try again later")
+        self.retry_after_s = retry_after_s
+
+
 class PasswordSignIn:
     """Email, password and tenant (id or name) in, a JWT out.
 
     Every refusal reads the same and costs one scrypt, so neither the message nor the time
-    tells whether the tenant or the email exists.
+    tells whether the tenant or the email exists. ``attempts`` throttles guessing: per tenant
+    and email, a burst of attempts, then one more per interval; an attempt that signs in is
+    given back, so only failures use them up. A throttled attempt is refused before the scrypt,
+    the same whether the email exists or not.
     """
 
     REFUSAL = "wrong email, password or tenant"
@@ -436,17 +448,26 @@ class PasswordSignIn:
         users: UserRepository,
         tokens: TokenCodec,
         clock: Clock,
+        attempts: Throttle | None = None,
     ) -> None:
         self._tenants = tenants
         self._users = users
         self._tokens = tokens
         self._clock = clock
+        self._attempts = attempts
 
     async def __call__(self, *, tenant: str, email: str, password: str) -> IssuedToken:
         try:
             normalized = normalize_email(email)
         except ValueError:
             normalized = ""
+        # The tenant as given (id or name) and the email as typed, if it is not one: a guesser
+        # varying their spelling only spreads guesses over keys that each run out.
+        key = f"{tenant.strip().lower()}\n{normalized or email.strip().lower()}"
+        if self._attempts is not None:
+            wait_s = await self._attempts.take(key)
+            if wait_s > 0:
+                raise TooManyAttempts(wait_s)
         found = await self._tenants.find(tenant)
         credentials = (
             await self._users.credentials(found.id, normalized)
@@ -457,4 +478,6 @@ class PasswordSignIn:
         matches = await asyncio.to_thread(_check_password, password, encoded)
         if credentials is None or not matches or credentials[0].disabled:
             raise AuthenticationError(self.REFUSAL)
+        if self._attempts is not None:
+            await self._attempts.give_back(key)
         return self._tokens.issue(credentials[0], self._clock.now())

@@ -215,6 +215,12 @@ class AuthSettings(BaseModel):
     last_used_interval_s: float = Field(
         default=60.0, ge=0, description="an API key's last-used time is written at most this often"
     )
+    sign_in_burst: int = Field(
+        default=5, ge=1, description="failed sign-ins per email and tenant before throttling"
+    )
+    sign_in_interval_s: float = Field(
+        default=60.0, gt=0, description="then one more attempt per this many seconds"
+    )
 
     @model_validator(mode="after")
     def _keys_fit_the_algorithm(self) -> AuthSettings:

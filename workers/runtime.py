@@ -73,6 +73,7 @@ from adapters.db.webhooks import WebhookRepository
 from adapters.resilience import Guard
 from adapters.settings import Settings
 from adapters.system import SystemClock, new_id, system_random
+from adapters.throttle import InProcessThrottle, RedisThrottle, Throttle
 from api.deps import AuthServices
 from api.journeys import JourneyServices
 from api.lifecycle import CampaignServices
@@ -471,7 +472,11 @@ class Runtime:
                     last_used_interval=timedelta(seconds=auth.last_used_interval_s),
                 ),
                 sign_in=PasswordSignIn(
-                    tenants=tenants, users=users, tokens=tokens, clock=self.clock
+                    tenants=tenants,
+                    users=users,
+                    tokens=tokens,
+                    clock=self.clock,
+                    attempts=await self._sign_in_attempts(),
                 ),
                 tenants=tenants,
                 users=users,
@@ -482,6 +487,21 @@ class Runtime:
             )
 
         return await self._once("auth_services", build)
+
+    async def _sign_in_attempts(self) -> Throttle:
+        """Shared through Redis when there is one: every API process counts the same guesses."""
+        auth = self.settings.auth
+        redis = await self.redis()
+        if redis is None:
+            return InProcessThrottle(burst=auth.sign_in_burst, interval_s=auth.sign_in_interval_s)
+        timeout_s = self.settings.cache.redis_timeout_ms / 1000
+        return RedisThrottle(
+            redis,
+            redis_guard("redis sign-in throttle", timeout_s),
+            name="sign-in",
+            burst=auth.sign_in_burst,
+            interval_s=auth.sign_in_interval_s,
+        )
 
     # --- the bid path -------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from adapters.auth import AuthenticationError, create_api_key, hash_password
+from adapters.auth import AuthenticationError, TooManyAttempts, create_api_key, hash_password
 from adapters.db import KEEP, ConcurrentUpdateError, EmailTakenError, TenantNameTakenError
+from adapters.throttle import retry_after_header
 from api.deps import (
     AuditDep,
     AuthServicesDep,
@@ -259,7 +260,10 @@ async def me(
     "/auth/token",
     dependencies=[public()],
     summary="Sign in: a JWT for a user's email and password",
-    responses={401: {"description": "wrong email, password or tenant, or a disabled user"}},
+    responses={
+        401: {"description": "wrong email, password or tenant, or a disabled user"},
+        429: {"description": "too many failed attempts for this email lately; see Retry-After"},
+    },
 )
 async def issue_token(
     body: TokenRequest, services: AuthServicesDep, response: Response
@@ -268,6 +272,12 @@ async def issue_token(
         issued = await services.sign_in(
             tenant=body.tenant, email=body.email, password=body.password.get_secret_value()
         )
+    except TooManyAttempts as error:
+        raise HTTPException(
+            status_code=429,
+            detail={"code": "too_many_attempts", "message": str(error)},
+            headers={"Retry-After": retry_after_header(error.retry_after_s)},
+        ) from None
     except AuthenticationError as error:
         raise unauthorized(str(error), invalid=False) from None
     response.headers.update(_NO_STORE)

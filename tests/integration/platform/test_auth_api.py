@@ -225,3 +225,38 @@ async def test_expired_token_is_401(api: PlatformApi) -> None:
     stale = codec.issue(credentials[0], datetime.now(UTC) - timedelta(days=1)).token
 
     assert_unauthorized(await api.client.get(ME, headers=bearer(stale)), "expired")
+
+
+async def test_guessing_a_password_is_throttled_per_email(api: PlatformApi) -> None:
+    admin = await api.key("tenant-a", Role.ADMIN)
+    await add_user(api, admin, "ann@brand.example")
+    await add_user(api, admin, "bob@brand.example")
+    burst = api.settings.auth.sign_in_burst
+
+    def attempt(email: str, password: str) -> dict[str, str]:
+        return {"tenant": "tenant-a", "email": email, "password": password}
+
+    for _ in range(burst):
+        wrong = await api.client.post(TOKEN, json=attempt("ann@brand.example", "guess"))
+        assert wrong.status_code == 401
+    # Past the burst even the right password waits: the guesser cannot tell it was right.
+    throttled = await api.client.post(TOKEN, json=attempt("Ann@Brand.example", "pa55word!x"))
+
+    assert throttled.status_code == 429, throttled.text
+    assert throttled.json()["error"]["code"] == "too_many_attempts"
+    assert 1 <= int(throttled.headers["retry-after"]) <= api.settings.auth.sign_in_interval_s
+    other = await api.client.post(TOKEN, json=attempt("bob@brand.example", "pa55word!x"))
+    assert other.status_code == 200
+
+
+async def test_signing_in_does_not_use_up_attempts(api: PlatformApi) -> None:
+    admin = await api.key("tenant-a", Role.ADMIN)
+    await add_user(api, admin, "ann@brand.example")
+    attempt = {"tenant": "tenant-a", "email": "ann@brand.example", "password": "pa55word!x"}
+
+    statuses = [
+        (await api.client.post(TOKEN, json=attempt)).status_code
+        for _ in range(api.settings.auth.sign_in_burst * 2)
+    ]
+
+    assert set(statuses) == {200}
