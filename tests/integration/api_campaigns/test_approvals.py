@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from temporalio.client import Client
 
 from domain.platform import Role
 from tests.factories import banner_request
@@ -19,6 +22,7 @@ from tests.integration.api_campaigns.conftest import (
     banner,
     sqlite_only,
 )
+from tests.support.services import free_port
 
 CAMPAIGNS = f"{MANAGEMENT}/campaigns"
 RULES = f"{WORKFLOWS_API}/approval-rules"
@@ -144,6 +148,29 @@ async def test_every_read_after_submit_sees_the_campaign_in_review(api: Campaign
             f"{CAMPAIGNS}/{campaign['id']}", headers=manager, json={"name": "late edit"}
         )
         assert (deleted.status_code, edited.status_code) == (409, 409)
+
+
+async def test_a_submit_the_workflows_never_took_hands_the_campaign_back(
+    api: CampaignsApi,
+) -> None:
+    manager = await api.headers("acme", Role.MANAGER)
+    campaign = await api.create(manager)
+    services = api.platform.app.state.campaigns
+    unreachable = f"127.0.0.1:{free_port()}"  # nothing listens: Temporal is down
+
+    async def temporal_down() -> Client:
+        return await Client.connect(unreachable)
+
+    api.platform.app.state.campaigns = dataclasses.replace(services, temporal=temporal_down)
+    try:
+        refused = await api.submit(manager, campaign["id"])
+    finally:
+        api.platform.app.state.campaigns = services
+
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "workflows_unavailable"
+    assert (await api.get(manager, campaign["id"]))["status"] == "draft"  # not stuck in review
+    assert (await api.submit(manager, campaign["id"])).status_code == 200
 
 
 async def test_two_submits_at_once_start_one_lifecycle(api: CampaignsApi) -> None:
