@@ -289,9 +289,10 @@ async def issue_token(
 # --- users ---------------------------------------------------------------------------------------
 
 
-def _refuse_own_access_change(principal_id: str, user_id: str, what: str) -> None:
-    # An admin who disables, demotes or deletes themselves may leave the tenant without one.
-    if principal_id == user_id:
+def _refuse_own_access_change(person: str, user_id: str, what: str) -> None:
+    # An admin who disables, demotes or deletes themselves (with an API key of theirs too) may
+    # leave the tenant without one.
+    if person == user_id:
         raise _conflict("own_access", f"you cannot {what} yourself; ask another admin")
 
 
@@ -343,7 +344,7 @@ async def update_user(
     audit: AuditDep,
 ) -> UserPublic:
     if body.role is not None or body.disabled:
-        _refuse_own_access_change(scope.principal.subject_id, user_id, "demote or disable")
+        _refuse_own_access_change(scope.principal.person, user_id, "demote or disable")
     password_hash = (
         await asyncio.to_thread(hash_password, body.password.get_secret_value())
         if body.password is not None
@@ -375,7 +376,7 @@ async def update_user(
 async def delete_user(
     user_id: str, services: AuthServicesDep, scope: TenantScopeDep, audit: AuditDep
 ) -> Response:
-    _refuse_own_access_change(scope.principal.subject_id, user_id, "delete")
+    _refuse_own_access_change(scope.principal.person, user_id, "delete")
     try:
         deleted = await services.users.delete(scope.tenant_id, user_id)
     except ConcurrentUpdateError as error:

@@ -131,7 +131,14 @@ def test_existing_api_keys_get_the_person_they_act_for(fresh_database_url: str) 
                 text("INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', :at)"),
                 {"at": "2026-11-01"},
             )
-            for key_id, created_by in (("k-user", "user:u-1"), ("k-cli", "system:cli")):
+            made = (
+                ("k-user", "user:u-1"),
+                ("k-cli", "system:cli"),
+                ("k-of-k-user", "api_key:k-user"),  # made by u-1's key: acts for u-1
+                ("k-of-k-of-k-user", "api_key:k-of-k-user"),
+                ("k-of-k-cli", "api_key:k-cli"),
+            )
+            for key_id, created_by in made:
                 conn.execute(
                     text(
                         "INSERT INTO api_keys (id, tenant_id, label, role, secret_hash, "
@@ -145,4 +152,10 @@ def test_existing_api_keys_get_the_person_they_act_for(fresh_database_url: str) 
     finally:
         db.sync_engine.dispose()
     # A user's key acts for that user; the CLI's for itself.
-    assert owners == {"k-user": "u-1", "k-cli": "k-cli"}
+    assert owners == {
+        "k-user": "u-1",
+        "k-cli": "k-cli",
+        "k-of-k-user": "u-1",
+        "k-of-k-of-k-user": "u-1",
+        "k-of-k-cli": "k-cli",
+    }

@@ -209,6 +209,18 @@ async def test_admin_cannot_demote_or_delete_self(api: PlatformApi) -> None:
 
     assert (demoted.status_code, deleted.status_code) == (409, 409)
     assert demoted.json()["error"]["code"] == "own_access"
+    # Nor with an API key of their own: it acts for them.
+    own_key = (
+        await api.client.post(
+            f"{BASE}/api-keys", headers=bearer(token), json={"label": "mine", "role": "admin"}
+        )
+    ).json()
+    assert own_key["owner_id"] == me["subject_id"]
+    by_key = await api.client.patch(
+        f"{BASE}/users/{me['subject_id']}", headers=bearer(own_key["key"]), json={"role": "viewer"}
+    )
+    assert by_key.status_code == 409
+    assert by_key.json()["error"]["code"] == "own_access"
 
 
 # --- API keys ------------------------------------------------------------------------------------
