@@ -312,9 +312,9 @@ class CampaignLifecycleWorkflow:
             await self._move(
                 S.ARCHIVED, request.actor_id, request.actor_name, request.reason or "archived"
             )
-        except ApplicationError:
-            # Refused after all (the start came first and the campaign went live): the run
-            # must not take the campaign for archived when it completes.
+        except BaseException:
+            # Refused after all (the start came first and the campaign went live), or failed:
+            # the run must not take the campaign for archived when it completes.
             self._archive_requested = False
             raise
         return self._state

@@ -244,19 +244,16 @@ class JetStreamEventPublisher:
 
     async def _publish_all(self, unsettled: list[_Outgoing]) -> None:
         """Publishes ``unsettled``, retrying failures; the list keeps, at every await, the
-        messages not yet acknowledged, and is empty on return (sent or counted as dropped)."""
+        messages not yet acknowledged (each leaves it as its ack comes), and is empty on
+        return (sent or counted as dropped)."""
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._retry_initial_s * 2 ** (attempt - 1))
             results = await asyncio.gather(
-                *(self._publish(message) for message in unsettled), return_exceptions=True
+                *(self._settle(message, unsettled) for message in list(unsettled)),
+                return_exceptions=True,
             )
             errors = [result for result in results if isinstance(result, Exception)]
-            unsettled[:] = [
-                message
-                for message, result in zip(unsettled, results, strict=True)
-                if isinstance(result, Exception)
-            ]
             if not unsettled:
                 return
             logger.warning(
@@ -270,6 +267,10 @@ class JetStreamEventPublisher:
         unsettled.clear()
         metrics.analytics_events_dropped.inc(lost)
         logger.error("analytics: dropped %d events JetStream would not take", lost)
+
+    async def _settle(self, message: _Outgoing, unsettled: list[_Outgoing]) -> None:
+        await self._publish(message)
+        unsettled[:] = [waiting for waiting in unsettled if waiting is not message]
 
     async def _publish(self, message: _Outgoing) -> None:
         await self._js.publish(

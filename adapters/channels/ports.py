@@ -83,8 +83,10 @@ class OutboundMessage(BaseModel):
     def notification_id(self) -> str:
         """A UUID of the idempotency key, the same on every attempt at this message. Push
         services take it as the message's id and collapse key: a message delivered twice (a
-        retry after an answer was lost, or after a crash before the send was recorded) shows
-        on the device once."""
+        retry after an answer was lost, or after a crash before the send was recorded)
+        replaces the first while that one is still shown. (Once the user has dismissed or
+        opened it, the second shows; an Android app drawing its own notifications ignores
+        the tag.)"""
         return str(uuid.uuid5(_NOTIFICATION_NAMESPACE, self.idempotency_key))
 
 
