@@ -461,14 +461,15 @@ class PasswordSignIn:
             normalized = normalize_email(email)
         except ValueError:
             normalized = ""
-        # The tenant as given (id or name) and the email as typed, if it is not one: a guesser
-        # varying their spelling only spreads guesses over keys that each run out.
-        key = f"{tenant.strip().lower()}\n{normalized or email.strip().lower()}"
+        found = await self._tenants.find(tenant)
+        # Per account: the tenant's id whether it was given by id or name (as given when there
+        # is no such tenant), and the email as normalised for the lookup.
+        tenant_key = found.id if found is not None else tenant.strip().lower()
+        key = f"{tenant_key}\n{normalized or email.strip().lower()}"
         if self._attempts is not None:
             wait_s = await self._attempts.take(key)
             if wait_s > 0:
                 raise TooManyAttempts(wait_s)
-        found = await self._tenants.find(tenant)
         credentials = (
             await self._users.credentials(found.id, normalized)
             if found is not None and normalized

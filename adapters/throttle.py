@@ -7,8 +7,9 @@ atomic (check and count in one step), so concurrent attempts cannot all slip thr
 any is counted; an attempt that turns out not to count (a sign-in that succeeded) is given back.
 
 ``InProcessThrottle`` holds the TATs in memory (one process: embedded mode); ``RedisThrottle``
-in Redis with Redis's clock, shared by every API process. Redis failing admits the attempt:
-a throttle must not take sign-in down with it.
+in Redis with Redis's clock, shared by every API process. While Redis fails, each process
+counts for itself (its ``fallback``): looser than shared, but never unthrottled, and sign-in
+does not go down with Redis.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class RedisThrottle:
         if burst < 1 or interval_s <= 0:
             raise ValueError("burst must be at least 1 and interval_s positive")
         self._guard = guard
+        self._fallback = InProcessThrottle(burst=burst, interval_s=interval_s)
         self._prefix = f"throttle:{name}:"
         self._interval = interval_s
         self._tolerance = interval_s * (burst - 1)
@@ -129,8 +131,8 @@ class RedisThrottle:
         try:
             return await self._guard.call(call)
         except DependencyUnavailable as error:
-            log.warning("throttle %s admits unchecked: %s", self._prefix, error)
-            return 0.0
+            log.warning("throttle %s counts in this process: %s", self._prefix, error)
+            return await self._fallback.take(key)
 
     async def give_back(self, key: str) -> None:
         async def call() -> None:
@@ -140,6 +142,7 @@ class RedisThrottle:
             await self._guard.call(call)
         except DependencyUnavailable as error:
             log.warning("throttle %s could not give an attempt back: %s", self._prefix, error)
+            await self._fallback.give_back(key)
 
 
 def retry_after_header(wait_s: float) -> str:

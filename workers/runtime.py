@@ -111,6 +111,7 @@ DATABASE_LOOKUP_TIMEOUT_S = 1.0
 # The spend snapshot pacing reads is refreshed in the background: it may wait longer.
 SNAPSHOT_TIMEOUT_S = 1.0
 TEMPORAL_HEALTH_TIMEOUT_S = 1.0
+SIGN_IN_REDIS_TIMEOUT_S = 1.0
 
 
 class Role(StrEnum):
@@ -494,10 +495,10 @@ class Runtime:
         redis = await self.redis()
         if redis is None:
             return InProcessThrottle(burst=auth.sign_in_burst, interval_s=auth.sign_in_interval_s)
-        timeout_s = self.settings.cache.redis_timeout_ms / 1000
         return RedisThrottle(
             redis,
-            redis_guard("redis sign-in throttle", timeout_s),
+            # Not the bid path's 50 ms: a sign-in can wait for a connection the bids are using.
+            redis_guard("redis sign-in throttle", SIGN_IN_REDIS_TIMEOUT_S),
             name="sign-in",
             burst=auth.sign_in_burst,
             interval_s=auth.sign_in_interval_s,

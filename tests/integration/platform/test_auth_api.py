@@ -247,6 +247,13 @@ async def test_guessing_a_password_is_throttled_per_email(api: PlatformApi) -> N
     assert 1 <= int(throttled.headers["retry-after"]) <= api.settings.auth.sign_in_interval_s
     other = await api.client.post(TOKEN, json=attempt("bob@brand.example", "pa55word!x"))
     assert other.status_code == 200
+    # The same account with the tenant given by id: the same attempts.
+    tenant = await api.auth.tenants.find("tenant-a")
+    assert tenant is not None
+    by_id = await api.client.post(
+        TOKEN, json={**attempt("ann@brand.example", "pa55word!x"), "tenant": tenant.id}
+    )
+    assert by_id.status_code == 429
 
 
 async def test_signing_in_does_not_use_up_attempts(api: PlatformApi) -> None:

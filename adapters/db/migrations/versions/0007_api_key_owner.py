@@ -26,10 +26,10 @@ def upgrade() -> None:
     connection = op.get_bind()
     rows = connection.execute(sa.text("SELECT id, created_by FROM api_keys")).all()
     made_by: dict[str, str] = {str(key_id): str(creator) for key_id, creator in rows}
-    for key_id in made_by:
+    if made_by:
         connection.execute(
             sa.text("UPDATE api_keys SET owner_id = :owner WHERE id = :id"),
-            {"owner": _owner(key_id, made_by), "id": key_id},
+            [{"owner": _owner(key_id, made_by), "id": key_id} for key_id in made_by],
         )
     with op.batch_alter_table("api_keys") as batch:
         batch.alter_column("owner_id", existing_type=sa.String(length=300), nullable=False)
