@@ -12,11 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from adapters.bus.campaign_changes import CampaignChanges
 from adapters.db.lifecycle import LifecycleRepository
+from adapters.db.repositories import CampaignChangedError
 from domain.approvals import Vote
-from domain.lifecycle import Transition
+from domain.lifecycle import CAMPAIGN_CHANGED, Transition
 from domain.platform import Role
 
 
@@ -28,6 +30,8 @@ class RecordTransition(BaseModel):
     submission_id: str  # the workflow's first run: one submission, through continue-as-new
     transition: Transition
     idempotency_key: str
+    # Written only while the campaign is still at this version (the submission's first move).
+    expected_version: int | None = None
 
 
 class RecordVote(BaseModel):
@@ -62,13 +66,17 @@ class CampaignActivities:
     @activity.defn(name="campaign.record_transition")
     async def record_transition(self, request: RecordTransition) -> bool:
         """Write the new status and tell the bid fleet; False if this key was applied before."""
-        applied = await self._lifecycle.apply_transition(
-            request.tenant_id,
-            request.campaign_id,
-            request.transition,
-            request.idempotency_key,
-            request.submission_id,
-        )
+        try:
+            applied = await self._lifecycle.apply_transition(
+                request.tenant_id,
+                request.campaign_id,
+                request.transition,
+                request.idempotency_key,
+                request.submission_id,
+                expected_version=request.expected_version,
+            )
+        except CampaignChangedError as error:
+            raise ApplicationError(str(error), type=CAMPAIGN_CHANGED, non_retryable=True) from None
         # Published even on a repeat: the first attempt may have failed after its commit.
         await self._changes.publish(request.campaign_id)
         return applied

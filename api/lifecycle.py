@@ -132,6 +132,8 @@ async def start_submission(
     except WorkflowAlreadyStartedError:
         await _settle(start)
         raise conflict("already_submitted", "this campaign is already submitted") from None
+    except WorkflowUpdateFailedError as error:  # changed_concurrently: edited meanwhile
+        refused(error)
     except RPCError as error:
         await _settle(start)
         raise _unavailable(error) from error

@@ -33,6 +33,9 @@ MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     S.ARCHIVED: frozenset(),
 }
 
+# The error type a submission fails with when the campaign was edited while it was submitted.
+CAMPAIGN_CHANGED = "changed_concurrently"
+
 # Statuses in which the marketer may still edit the campaign itself.
 EDITABLE = frozenset({S.DRAFT, S.REJECTED})
 
@@ -59,6 +62,9 @@ class LifecycleInput(BaseModel):
     rule: ApprovalRule = Field(default_factory=ApprovalRule)
     # Completed campaigns are archived by hand, or after this long.
     archive_after_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # The campaign's version the submission was checked and built on; its in_review move is
+    # written only on that version. None: unchecked (runs started before the field).
+    campaign_version: int | None = None
     # Carried across continue-as-new; None on a fresh submission.
     resume: LifecycleState | None = None
 

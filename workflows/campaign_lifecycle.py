@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.campaigns import (
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.campaigns import CampaignStatus
     from domain.lifecycle import (
+        CAMPAIGN_CHANGED,
         LifecycleInput,
         LifecycleState,
         OperatorRequest,
@@ -61,6 +62,11 @@ RECORD_RETRY = RetryPolicy(
 )
 
 
+def _campaign_changed(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == CAMPAIGN_CHANGED
+
+
 def workflow_id(tenant_id: str, campaign_id: str) -> str:
     return f"campaign-{tenant_id}-{campaign_id}"
 
@@ -76,6 +82,7 @@ class CampaignLifecycleWorkflow:
         self._state = request.resume or LifecycleState(status=S.IN_REVIEW)
         self._lock = asyncio.Lock()
         self._archive_requested = False
+        self._withdrawn = False  # the campaign changed before the submission was written
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -92,13 +99,23 @@ class CampaignLifecycleWorkflow:
         )
         if request.resume is None:
             self._refresh_needs()
-            await self._move(
-                S.IN_REVIEW,
-                request.submitted_by,
-                request.submitted_by_name,
-                "submitted",
-                first=True,
-            )
+            try:
+                await self._move(
+                    S.IN_REVIEW,
+                    request.submitted_by,
+                    request.submitted_by_name,
+                    "submitted",
+                    first=True,
+                    expected_version=request.campaign_version,
+                )
+            except ActivityError as error:
+                if not _campaign_changed(error):
+                    raise
+                # Edited after the submit read it: what was checked is not what would be
+                # reviewed. The submission is void; the submitter hears it from the update.
+                self._withdrawn = True
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self._state
             if auto_approves(request.rule, request.budget_usd):
                 self._state.outcome = Outcome.APPROVED
                 await self._move(S.APPROVED, reason="budget under the auto-approval threshold")
@@ -148,15 +165,17 @@ class CampaignLifecycleWorkflow:
     async def _until_start(self) -> None:
         assert self._input is not None
         start_at = self._input.start_at
-        if start_at is not None and workflow.now() < start_at:
-            # One timer either way, as workflow.sleep made it: histories replay unchanged.
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._archive_requested, timeout=start_at - workflow.now()
-                )
-        if self._archive_requested:  # called off before its start: the update moves it
-            await workflow.wait_condition(lambda: self._state.status is S.ARCHIVED)
-            return
+        while True:
+            if start_at is not None and workflow.now() < start_at:
+                # One timer, as workflow.sleep made it: histories replay unchanged.
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._archive_requested, timeout=start_at - workflow.now()
+                    )
+            if not self._archive_requested:
+                break
+            if await self._archived_by_update():  # called off before its start
+                return
         if self._ended():
             await self._move(S.COMPLETED, reason="end date passed before the start")
             return
@@ -191,16 +210,25 @@ class CampaignLifecycleWorkflow:
 
     async def _until_archived(self) -> None:
         assert self._input is not None
-        try:
-            await workflow.wait_condition(
-                lambda: self._archive_requested,
-                timeout=timedelta(seconds=self._input.archive_after_s),
-            )
-        except TimeoutError:
-            await self._move(S.ARCHIVED, reason="archived automatically after completion")
-            return
-        # The archive update moves the status itself; wait for it to finish.
-        await workflow.wait_condition(lambda: self._state.status is S.ARCHIVED)
+        deadline = workflow.now() + timedelta(seconds=self._input.archive_after_s)
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._archive_requested, timeout=deadline - workflow.now()
+                )
+            except TimeoutError:
+                await self._move(S.ARCHIVED, reason="archived automatically after completion")
+                return
+            if await self._archived_by_update():
+                return
+
+    async def _archived_by_update(self) -> bool:
+        """The archive update moves the status itself: wait for it. False if it failed (it
+        lowers the flag), and the run goes on as if it had never come."""
+        await workflow.wait_condition(
+            lambda: self._state.status is S.ARCHIVED or not self._archive_requested
+        )
+        return self._state.status is S.ARCHIVED
 
     def _ended(self) -> bool:
         assert self._input is not None
@@ -213,7 +241,13 @@ class CampaignLifecycleWorkflow:
     async def submission(self) -> LifecycleState:
         """Sent with the start (update-with-start): answers once the in_review move is written,
         so the submitter's reply and every read after it show the campaign in review."""
-        await workflow.wait_condition(lambda: bool(self._state.history))
+        await workflow.wait_condition(lambda: bool(self._state.history) or self._withdrawn)
+        if self._withdrawn:
+            raise ApplicationError(
+                "the campaign changed while it was being submitted: read it again and submit",
+                type=CAMPAIGN_CHANGED,
+                non_retryable=True,
+            )
         return self._state
 
     @workflow.signal
@@ -341,6 +375,7 @@ class CampaignLifecycleWorkflow:
         reason: str = "",
         *,
         first: bool = False,
+        expected_version: int | None = None,
     ) -> None:
         """Record the move (database + bid fleet), then make it the workflow's status."""
         assert self._input is not None
@@ -367,6 +402,7 @@ class CampaignLifecycleWorkflow:
                     idempotency_key=(
                         f"{self._key_prefix()}:move:{self._state.transitions_recorded}"
                     ),
+                    expected_version=expected_version,
                 ),
                 start_to_close_timeout=RECORD_TIMEOUT,
                 retry_policy=RECORD_RETRY,

@@ -16,7 +16,12 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 
 from adapters.db import statements
-from adapters.db.repositories import Sessions, _bump_catalog_revision, _dialect
+from adapters.db.repositories import (
+    CampaignChangedError,
+    Sessions,
+    _bump_catalog_revision,
+    _dialect,
+)
 from adapters.db.tables import approval_rules_table, campaigns_table, lifecycle_events_table
 from domain.approvals import ApprovalRule, Vote
 from domain.campaigns import CampaignStatus
@@ -43,8 +48,11 @@ class LifecycleRepository:
         transition: Transition,
         idempotency_key: str,
         submission_id: str = "",
+        *,
+        expected_version: int | None = None,
     ) -> bool:
-        """Record the move and set the campaign's status, once per key."""
+        """Record the move and set the campaign's status, once per key. ``expected_version``:
+        only on the campaign at that version, else CampaignChangedError and nothing written."""
         async with self._sessions.begin() as session:
             # Catalog lock first (see statements.bump_catalog_revision), then the idempotent insert.
             await _bump_catalog_revision(session)
@@ -68,18 +76,21 @@ class LifecycleRepository:
             )
             if inserted.first() is None:  # this key was applied before
                 return False
-            await session.execute(
+            where = [campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id]
+            if expected_version is not None:
+                where.append(campaigns_table.c.version == expected_version)
+            moved = await session.execute(
                 update(campaigns_table)
-                .where(
-                    campaigns_table.c.id == campaign_id,
-                    campaigns_table.c.tenant_id == tenant_id,
-                )
+                .where(*where)
                 .values(
                     status=transition.to_status.value,
                     updated_at=datetime.now(UTC),
                     version=campaigns_table.c.version + 1,
                 )
             )
+            if expected_version is not None and moved.rowcount == 0:  # type: ignore[attr-defined]
+                # Raised inside the transaction: the event inserted above goes back with it.
+                raise CampaignChangedError(campaign_id, expected_version)
             return True
 
     async def record_vote(

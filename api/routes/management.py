@@ -8,8 +8,6 @@ and archive are updates that the workflow validates and answers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from decimal import Decimal
 from typing import Annotated
@@ -349,35 +347,11 @@ async def submit_campaign(
         submitted_by=principal.person,
         submitted_by_name=principal.name,
         rule=rule_for(rules, campaign.campaign_type),
+        # What the checks above and this input were made on: an edit landing before the
+        # workflow writes in_review makes the submission void (changed_concurrently).
+        campaign_version=record.version,
     )
-    # Claimed first, on the version read: an edit that landed since (a budget raised past the
-    # auto-approval threshold, a word the guidelines avoid) fails it, and none can land after
-    # it. The workflow then owns the status; its in_review move writes the same status again.
-    try:
-        await services.campaigns.set_status(
-            campaign_id, CampaignStatus.IN_REVIEW, expected_version=record.version
-        )
-    except CampaignChangedError:
-        now = await _record(services, scope, campaign_id)
-        if now.campaign.status not in EDITABLE:  # another submit came first
-            raise conflict("already_submitted", f"the campaign is {now.campaign.status}") from None
-        raise _changed_meanwhile() from None
-
-    async def submit_or_release() -> None:
-        try:
-            await start_submission(services, principal, campaign, request)
-        except Exception:
-            # Handed back, unless the workflow got to write meanwhile (a start that timed out
-            # but happened): then it owns the campaign.
-            with contextlib.suppress(CampaignChangedError):
-                await services.campaigns.set_status(
-                    campaign_id, campaign.status, expected_version=record.version + 1
-                )
-            raise
-
-    # Shielded: a request cancelled between the claim and the start must not leave the
-    # campaign in review with no workflow to decide it.
-    await asyncio.shield(submit_or_release())
+    await start_submission(services, principal, campaign, request)
     await audit.record("campaign.submit", "campaign", campaign_id, before=public(record))
     # The submission is on record now: the database shows in_review, or further along.
     return public(await _record(services, scope, campaign_id))

@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -330,6 +335,44 @@ async def test_scheduled_campaign_called_off_never_goes_live(
     assert S.LIVE not in {m.to_status for m in final.history}
     assert final.history[-1].actor_name == "Olga"
     assert await stored_status(lifecycle, campaign_id) is S.ARCHIVED
+
+
+async def test_a_campaign_edited_while_it_is_submitted_is_not_submitted(
+    time_skipping_env: WorkflowEnvironment, lifecycle: Lifecycle, queue: str
+) -> None:
+    # The API read version 1 and checked it (budget under the auto-approval threshold); an
+    # edit moved the campaign to version 2 before the workflow wrote in_review.
+    campaign_id = await lifecycle.new_campaign()
+    edited = await lifecycle.campaigns.find(lifecycle.tenant_id, campaign_id)
+    assert edited is not None
+    await lifecycle.campaigns.save(edited.campaign, expected_version=edited.version)
+    start = WithStartWorkflowOperation(
+        CampaignLifecycleWorkflow.run,
+        LifecycleInput(
+            tenant_id=lifecycle.tenant_id,
+            campaign_id=campaign_id,
+            budget_usd=Decimal(100),
+            submitted_by=SUBMITTER,
+            campaign_version=edited.version,  # the version before the edit
+        ),
+        id=workflow_id(lifecycle.tenant_id, campaign_id),
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await time_skipping_env.client.execute_update_with_start_workflow(
+            CampaignLifecycleWorkflow.submission, start_workflow_operation=start
+        )
+
+    assert isinstance(failed.value.cause, ApplicationError)
+    assert failed.value.cause.type == "changed_concurrently"
+    final = await (await start.workflow_handle()).result()
+    assert final.history == []  # nothing recorded, nothing approved
+    after = await lifecycle.campaigns.find(lifecycle.tenant_id, campaign_id)
+    assert after is not None
+    assert (after.campaign.status, after.version) == (S.DRAFT, edited.version + 1)
+    assert await lifecycle.records.history(lifecycle.tenant_id, campaign_id) == []
 
 
 async def test_end_date_before_approval_completes_at_once(
