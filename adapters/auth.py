@@ -462,9 +462,10 @@ class PasswordSignIn:
         except ValueError:
             normalized = ""
         found = await self._tenants.find(tenant)
-        # Per account: the tenant's id whether it was given by id or name (as given when there
-        # is no such tenant), and the email as normalised for the lookup.
-        tenant_key = found.id if found is not None else tenant.strip().lower()
+        # Per account: the tenant's id whether it was given by id or name, and the email as
+        # normalised for the lookup. No such tenant: the text exactly as looked up, so that
+        # spellings share attempts alike whether the tenant exists or not.
+        tenant_key = found.id if found is not None else tenant
         key = f"{tenant_key}\n{normalized or email.strip().lower()}"
         if self._attempts is not None:
             wait_s = await self._attempts.take(key)

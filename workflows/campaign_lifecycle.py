@@ -114,6 +114,8 @@ class CampaignLifecycleWorkflow:
                 # Edited after the submit read it: what was checked is not what would be
                 # reviewed. The submission is void; the submitter hears it from the update.
                 self._withdrawn = True
+                self._state.status = S.DRAFT  # as the database has it, edited
+                workflow.upsert_search_attributes([CAMPAIGN_STATUS.value_set(str(S.DRAFT))])
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self._state
             if auto_approves(request.rule, request.budget_usd):
@@ -217,8 +219,10 @@ class CampaignLifecycleWorkflow:
                     lambda: self._archive_requested, timeout=deadline - workflow.now()
                 )
             except TimeoutError:
-                await self._move(S.ARCHIVED, reason="archived automatically after completion")
-                return
+                # An archive update in the same task as the timer goes first: let it finish.
+                if not self._archive_requested:
+                    await self._move(S.ARCHIVED, reason="archived automatically after completion")
+                    return
             if await self._archived_by_update():
                 return
 

@@ -368,7 +368,7 @@ async def test_a_campaign_edited_while_it_is_submitted_is_not_submitted(
     assert isinstance(failed.value.cause, ApplicationError)
     assert failed.value.cause.type == "changed_concurrently"
     final = await (await start.workflow_handle()).result()
-    assert final.history == []  # nothing recorded, nothing approved
+    assert (final.status, final.history) == (S.DRAFT, [])  # nothing recorded or approved
     after = await lifecycle.campaigns.find(lifecycle.tenant_id, campaign_id)
     assert after is not None
     assert (after.campaign.status, after.version) == (S.DRAFT, edited.version + 1)
