@@ -221,6 +221,12 @@ class AuthSettings(BaseModel):
     sign_in_interval_s: float = Field(
         default=60.0, gt=0, description="then one more attempt per this many seconds"
     )
+    requests_burst: int = Field(
+        default=1000, ge=1, description="requests per API key or user token at once on /api/v1"
+    )
+    requests_per_s: float = Field(
+        default=100.0, gt=0, description="then this many a second (beyond: 429 with Retry-After)"
+    )
 
     @model_validator(mode="after")
     def _keys_fit_the_algorithm(self) -> AuthSettings:

@@ -42,6 +42,7 @@ from adapters.db import (
     TenantAccountRepository,
     UserRepository,
 )
+from adapters.throttle import Throttle, retry_after_header
 from domain.bidding.ports import Clock
 from domain.identity import Actor, AuditEntry, Page, new_audit_entry
 from domain.platform import Permission, Principal, Role, allows
@@ -68,6 +69,7 @@ class AuthServices:
     audit: AuditRepository
     clock: Clock
     new_id: Callable[[], str]
+    requests: Throttle | None = None  # per credential, on every authenticated request
 
 
 def get_auth_services(request: Request) -> AuthServices:
@@ -112,7 +114,7 @@ async def authenticate(
             "the Authorization header must read 'Bearer <API key or token>'", invalid=True
         )
     try:
-        return await services.authenticator.authenticate(credentials.credentials)
+        principal = await services.authenticator.authenticate(credentials.credentials)
     except AuthenticationError as error:
         raise unauthorized(str(error), invalid=True) from None
     except (SQLAlchemyError, OSError) as error:
@@ -122,6 +124,18 @@ async def authenticate(
             detail={"code": "auth_unavailable", "message": "credentials cannot be checked now"},
             headers={"Retry-After": "1"},
         ) from None
+    if services.requests is not None:
+        wait_s = await services.requests.take(f"{principal.kind}:{principal.subject_id}")
+        if wait_s > 0:
+            raise HTTPException(
+                status_code=429,
+                detail={
+                    "code": "rate_limited",
+                    "message": "too many requests with this credential; see Retry-After",
+                },
+                headers={"Retry-After": retry_after_header(wait_s)},
+            )
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -111,7 +111,7 @@ DATABASE_LOOKUP_TIMEOUT_S = 1.0
 # The spend snapshot pacing reads is refreshed in the background: it may wait longer.
 SNAPSHOT_TIMEOUT_S = 1.0
 TEMPORAL_HEALTH_TIMEOUT_S = 1.0
-SIGN_IN_REDIS_TIMEOUT_S = 1.0
+THROTTLE_REDIS_TIMEOUT_S = 1.0
 
 
 class Role(StrEnum):
@@ -477,7 +477,12 @@ class Runtime:
                     users=users,
                     tokens=tokens,
                     clock=self.clock,
-                    attempts=await self._sign_in_attempts(),
+                    attempts=await self._throttle(
+                        "sign-in", burst=auth.sign_in_burst, interval_s=auth.sign_in_interval_s
+                    ),
+                ),
+                requests=await self._throttle(
+                    "requests", burst=auth.requests_burst, interval_s=1 / auth.requests_per_s
                 ),
                 tenants=tenants,
                 users=users,
@@ -489,19 +494,18 @@ class Runtime:
 
         return await self._once("auth_services", build)
 
-    async def _sign_in_attempts(self) -> Throttle:
-        """Shared through Redis when there is one: every API process counts the same guesses."""
-        auth = self.settings.auth
+    async def _throttle(self, name: str, *, burst: int, interval_s: float) -> Throttle:
+        """Shared through Redis when there is one: every API process counts the same attempts."""
         redis = await self.redis()
         if redis is None:
-            return InProcessThrottle(burst=auth.sign_in_burst, interval_s=auth.sign_in_interval_s)
+            return InProcessThrottle(burst=burst, interval_s=interval_s)
         return RedisThrottle(
             redis,
             # Not the bid path's 50 ms: a sign-in can wait for a connection the bids are using.
-            redis_guard("redis sign-in throttle", SIGN_IN_REDIS_TIMEOUT_S),
-            name="sign-in",
-            burst=auth.sign_in_burst,
-            interval_s=auth.sign_in_interval_s,
+            redis_guard(f"redis {name} throttle", THROTTLE_REDIS_TIMEOUT_S),
+            name=name,
+            burst=burst,
+            interval_s=interval_s,
         )
 
     # --- the bid path -------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from adapters.auth import TokenCodec, mint_api_key
 from domain.platform import Role
-from tests.integration.platform.support import PlatformApi, bearer
+from tests.integration.platform.support import PlatformApi, bearer, platform_api
 
 ME = "/api/v1/platform/me"
 USERS = "/api/v1/platform/users"
@@ -267,3 +268,19 @@ async def test_signing_in_does_not_use_up_attempts(api: PlatformApi) -> None:
     ]
 
     assert set(statuses) == {200}
+
+
+async def test_requests_past_a_credentials_rate_are_429(tmp_path: Path) -> None:
+    auth = {"requests_burst": 3, "requests_per_s": 0.01}
+    async with platform_api(tmp_path, auth=auth) as api:
+        key = await api.key("tenant-a", Role.ANALYST)
+        other = await api.key("tenant-a", Role.ANALYST)
+
+        statuses = [(await api.client.get(ME, headers=bearer(key))).status_code for _ in range(3)]
+        limited = await api.client.get(ME, headers=bearer(key))
+
+        assert statuses == [200, 200, 200]
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 100
+        assert (await api.client.get(ME, headers=bearer(other))).status_code == 200
