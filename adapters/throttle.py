@@ -22,7 +22,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from adapters.resilience import Guard
+from adapters.resilience import CircuitOpen, Guard
 from domain.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,8 @@ class RedisThrottle:
 
         try:
             return await self._guard.call(call)
+        except CircuitOpen:  # the breaker logged its opening once; no line per request
+            return await self._fallback.take(key)
         except DependencyUnavailable as error:
             log.warning("throttle %s counts in this process: %s", self._prefix, error)
             return await self._fallback.take(key)
@@ -140,6 +142,8 @@ class RedisThrottle:
 
         try:
             await self._guard.call(call)
+        except CircuitOpen:
+            await self._fallback.give_back(key)
         except DependencyUnavailable as error:
             log.warning("throttle %s could not give an attempt back: %s", self._prefix, error)
             await self._fallback.give_back(key)

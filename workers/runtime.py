@@ -111,7 +111,8 @@ DATABASE_LOOKUP_TIMEOUT_S = 1.0
 # The spend snapshot pacing reads is refreshed in the background: it may wait longer.
 SNAPSHOT_TIMEOUT_S = 1.0
 TEMPORAL_HEALTH_TIMEOUT_S = 1.0
-THROTTLE_REDIS_TIMEOUT_S = 1.0
+THROTTLE_REDIS_TIMEOUT_S = 0.5
+THROTTLE_REDIS_POOL = 8
 
 
 class Role(StrEnum):
@@ -169,6 +170,23 @@ class Runtime:
             return database
 
         return await self._once("database", build)
+
+    async def _throttle_redis(self) -> aioredis.Redis | None:
+        """A small pool of its own: REST traffic must not queue the bids for Redis
+        connections, nor wait with the bid path's 50 ms timeouts."""
+
+        async def build() -> aioredis.Redis | None:
+            if self.settings.redis_url is None:
+                return None
+            client = connect_redis(
+                self.settings.redis_url,
+                pool_size=THROTTLE_REDIS_POOL,
+                timeout_s=THROTTLE_REDIS_TIMEOUT_S,
+            )
+            self._stack.push_async_callback(client.aclose)
+            return client
+
+        return await self._once("throttle_redis", build)
 
     async def redis(self) -> aioredis.Redis | None:
         async def build() -> aioredis.Redis | None:
@@ -496,12 +514,11 @@ class Runtime:
 
     async def _throttle(self, name: str, *, burst: int, interval_s: float) -> Throttle:
         """Shared through Redis when there is one: every API process counts the same attempts."""
-        redis = await self.redis()
+        redis = await self._throttle_redis()
         if redis is None:
             return InProcessThrottle(burst=burst, interval_s=interval_s)
         return RedisThrottle(
             redis,
-            # Not the bid path's 50 ms: a sign-in can wait for a connection the bids are using.
             redis_guard(f"redis {name} throttle", THROTTLE_REDIS_TIMEOUT_S),
             name=name,
             burst=burst,

@@ -62,6 +62,12 @@ RECORD_RETRY = RetryPolicy(
 )
 
 
+# Patches: each changes what a run records on one rare path; runs recorded before replay as
+# they ran.
+VOIDED_SUBMISSION_IS_DRAFT = "voided-submission-is-draft"
+TIMER_YIELDS_TO_ARCHIVE = "retention-timer-yields-to-archive-update"
+
+
 def _campaign_changed(error: ActivityError) -> bool:
     cause = error.cause
     return isinstance(cause, ApplicationError) and cause.type == CAMPAIGN_CHANGED
@@ -114,8 +120,9 @@ class CampaignLifecycleWorkflow:
                 # Edited after the submit read it: what was checked is not what would be
                 # reviewed. The submission is void; the submitter hears it from the update.
                 self._withdrawn = True
-                self._state.status = S.DRAFT  # as the database has it, edited
-                workflow.upsert_search_attributes([CAMPAIGN_STATUS.value_set(str(S.DRAFT))])
+                if workflow.patched(VOIDED_SUBMISSION_IS_DRAFT):
+                    self._state.status = S.DRAFT  # as the database has it, edited
+                    workflow.upsert_search_attributes([CAMPAIGN_STATUS.value_set(str(S.DRAFT))])
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self._state
             if auto_approves(request.rule, request.budget_usd):
@@ -219,8 +226,9 @@ class CampaignLifecycleWorkflow:
                     lambda: self._archive_requested, timeout=deadline - workflow.now()
                 )
             except TimeoutError:
-                # An archive update in the same task as the timer goes first: let it finish.
-                if not self._archive_requested:
+                # An archive update in the same task as the timer goes first: let it finish
+                # (runs from before the patch moved anyway, and failed).
+                if not (self._archive_requested and workflow.patched(TIMER_YIELDS_TO_ARCHIVE)):
                     await self._move(S.ARCHIVED, reason="archived automatically after completion")
                     return
             if await self._archived_by_update():

@@ -34,13 +34,20 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.campaigns import CampaignActivities
@@ -305,6 +312,48 @@ async def submitted_by_update_with_start(stage: Stage) -> Handle:
     return handle
 
 
+async def submission_voided_by_an_edit(stage: Stage) -> Handle:
+    """Started as the API starts it, on a version an edit has since moved past: the first move
+    is refused, the submission update fails with changed_concurrently, and the run ends as a
+    draft with nothing recorded. The whole run, to its result."""
+    campaign_id = await stage.lifecycle.new_campaign()
+    tenant_id = stage.lifecycle.tenant_id
+    read = await stage.lifecycle.campaigns.find(tenant_id, campaign_id)
+    if read is None:
+        raise ScenarioFailed("the campaign was not stored")
+    await stage.lifecycle.campaigns.save(read.campaign, expected_version=read.version)
+    operation = WithStartWorkflowOperation(
+        CampaignLifecycleWorkflow.run,
+        LifecycleInput(
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            campaign_name="Recorded campaign",
+            budget_usd=Decimal(500),
+            submitted_by=SUBMITTER,
+            submitted_by_name="Sam Submitter",
+            campaign_version=read.version,
+        ),
+        id=workflow_id(tenant_id, campaign_id),
+        task_queue=stage.queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    try:
+        await stage.env.client.execute_update_with_start_workflow(
+            CampaignLifecycleWorkflow.submission, start_workflow_operation=operation
+        )
+    except WorkflowUpdateFailedError as failed:
+        cause = failed.cause
+        if not isinstance(cause, ApplicationError) or cause.type != "changed_concurrently":
+            raise ScenarioFailed(f"the submission failed otherwise: {cause!r}") from failed
+    else:
+        raise ScenarioFailed("the submission of an edited campaign was accepted")
+    handle = await operation.workflow_handle()
+    final = await handle.result()
+    if final.status is not S.DRAFT or final.history:
+        raise ScenarioFailed(f"ended {final.status} with {len(final.history)} moves")
+    return handle
+
+
 async def continued_as_new_while_live(stage: Stage) -> Handle:
     """Live at once on a server that suggests continue-as-new early: the first run continues
     as new once live; the second resumes live from the carried state, is paused and resumed,
@@ -367,6 +416,7 @@ SCENARIOS: dict[str, Scenario] = {
     "completed_then_archived_by_update": Scenario(completed_then_archived_by_update),
     "scheduled_then_called_off": Scenario(scheduled_then_called_off),
     "submitted_by_update_with_start": Scenario(submitted_by_update_with_start),
+    "submission_voided_by_an_edit": Scenario(submission_voided_by_an_edit),
     "continued_as_new_while_live": Scenario(
         continued_as_new_while_live,
         server=continue_as_new_server,
