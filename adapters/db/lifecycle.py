@@ -17,10 +17,11 @@ from sqlalchemy import and_, func, select, update
 
 from adapters.db import statements
 from adapters.db.repositories import (
-    CampaignChangedError,
     Sessions,
     _bump_catalog_revision,
     _dialect,
+    campaign_at,
+    raise_if_changed,
 )
 from adapters.db.tables import approval_rules_table, campaigns_table, lifecycle_events_table
 from domain.approvals import ApprovalRule, Vote
@@ -76,21 +77,17 @@ class LifecycleRepository:
             )
             if inserted.first() is None:  # this key was applied before
                 return False
-            where = [campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id]
-            if expected_version is not None:
-                where.append(campaigns_table.c.version == expected_version)
             moved = await session.execute(
                 update(campaigns_table)
-                .where(*where)
+                .where(*campaign_at(campaign_id, expected_version, tenant_id=tenant_id))
                 .values(
                     status=transition.to_status.value,
                     updated_at=datetime.now(UTC),
                     version=campaigns_table.c.version + 1,
                 )
             )
-            if expected_version is not None and moved.rowcount == 0:  # type: ignore[attr-defined]
-                # Raised inside the transaction: the event inserted above goes back with it.
-                raise CampaignChangedError(campaign_id, expected_version)
+            # Raised inside the transaction: the event inserted above goes back with it.
+            raise_if_changed(moved, campaign_id, expected_version)
             return True
 
     async def record_vote(

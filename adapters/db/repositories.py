@@ -20,8 +20,9 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Result, and_, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,6 +67,25 @@ class CampaignChangedError(Exception):
     def __init__(self, campaign_id: str, expected_version: int) -> None:
         super().__init__(f"campaign {campaign_id} is no longer at version {expected_version}")
         self.campaign_id = campaign_id
+
+
+def campaign_at(
+    campaign_id: str, expected_version: int | None, *, tenant_id: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE of a write to one campaign: at ``expected_version`` only, when one is given
+    (a conditional write; see ``raise_if_changed``)."""
+    where = [campaigns_table.c.id == campaign_id]
+    if tenant_id is not None:
+        where.append(campaigns_table.c.tenant_id == tenant_id)
+    if expected_version is not None:
+        where.append(campaigns_table.c.version == expected_version)
+    return where
+
+
+def raise_if_changed(result: Result[Any], campaign_id: str, expected_version: int | None) -> None:
+    """After a conditional write: no row matched, so the campaign moved past the version."""
+    if expected_version is not None and result.rowcount == 0:  # type: ignore[attr-defined]
+        raise CampaignChangedError(campaign_id, expected_version)
 
 
 def _now() -> datetime:
@@ -193,14 +213,11 @@ class CampaignRepository:
     ) -> bool:
         """False when there is no such campaign. ``expected_version``: delete only the
         campaign at that version, else raise CampaignChangedError."""
-        where = [campaigns_table.c.id == campaign_id, campaigns_table.c.tenant_id == tenant_id]
-        if expected_version is not None:
-            where.append(campaigns_table.c.version == expected_version)
+        where = campaign_at(campaign_id, expected_version, tenant_id=tenant_id)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
             result = await session.execute(delete(campaigns_table).where(*where))
-            if result.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
-                raise CampaignChangedError(campaign_id, expected_version)
+            raise_if_changed(result, campaign_id, expected_version)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _load_records(self, criterion: ColumnElement[bool]) -> list[CampaignRecord]:
@@ -253,18 +270,14 @@ class CampaignRepository:
         change too, so an edit read before the campaign was submitted cannot overwrite it."""
         now = _now()
         values = campaign_values(campaign)
-        where = [campaigns_table.c.id == campaign.id]
-        if expected_version is not None:
-            where.append(campaigns_table.c.version == expected_version)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
             updated = await session.execute(
                 update(campaigns_table)
-                .where(*where)
+                .where(*campaign_at(campaign.id, expected_version))
                 .values(**values, updated_at=now, version=campaigns_table.c.version + 1)
             )
-            if updated.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
-                raise CampaignChangedError(campaign.id, expected_version)
+            raise_if_changed(updated, campaign.id, expected_version)
             if updated.rowcount == 0:  # type: ignore[attr-defined]
                 await session.execute(
                     insert(campaigns_table).values(
@@ -282,22 +295,18 @@ class CampaignRepository:
         self, campaign_id: str, status: CampaignStatus, *, expected_version: int | None = None
     ) -> None:
         """``expected_version``: as for ``save``."""
-        where = [campaigns_table.c.id == campaign_id]
-        if expected_version is not None:
-            where.append(campaigns_table.c.version == expected_version)
         async with self._sessions.begin() as session:
             await _bump_catalog_revision(session)
             result = await session.execute(
                 update(campaigns_table)
-                .where(*where)
+                .where(*campaign_at(campaign_id, expected_version))
                 .values(
                     status=status.value,
                     updated_at=_now(),
                     version=campaigns_table.c.version + 1,
                 )
             )
-            if result.rowcount == 0 and expected_version is not None:  # type: ignore[attr-defined]
-                raise CampaignChangedError(campaign_id, expected_version)
+            raise_if_changed(result, campaign_id, expected_version)
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise CampaignNotFoundError(campaign_id)
 
