@@ -8,11 +8,13 @@ and archive are updates that the workflow validates and answers.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -43,7 +45,13 @@ from api.schemas.campaigns import (
 from domain.approvals import rule_for
 from domain.brand import words_used
 from domain.campaigns import Campaign, CampaignStatus, Creative
-from domain.lifecycle import EDITABLE, LifecycleInput, LifecycleState, OperatorRequest
+from domain.lifecycle import (
+    CAMPAIGN_CHANGED,
+    EDITABLE,
+    LifecycleInput,
+    LifecycleState,
+    OperatorRequest,
+)
 from domain.platform import Permission, Principal
 from workflows.campaign_lifecycle import CampaignLifecycleWorkflow
 
@@ -210,18 +218,21 @@ async def update_campaign(
 async def _save_edit(services: CampaignServices, edited: Campaign, read: CampaignRecord) -> None:
     """Write an edit of ``read``, unless the campaign changed since (submitted meanwhile, or
     edited by someone else): the edit would undo that, or go live unreviewed."""
-    try:
+    with _conflict_if_changed():
         await services.campaigns.save(edited, expected_version=read.version)
+
+
+@contextlib.contextmanager
+def _conflict_if_changed() -> Iterator[None]:
+    """A conditional write that found the campaign moved on answers 409."""
+    try:
+        yield
     except CampaignChangedError:
-        raise _changed_meanwhile() from None
-
-
-def _changed_meanwhile() -> HTTPException:
-    return conflict(
-        "changed_concurrently",
-        "the campaign changed while this request was handled (submitted, or edited by "
-        "someone else); read it again and repeat the change if it still applies",
-    )
+        raise conflict(
+            CAMPAIGN_CHANGED,
+            "the campaign changed while this request was handled (submitted, or edited by "
+            "someone else); read it again and repeat the change if it still applies",
+        ) from None
 
 
 @router.delete(
@@ -238,12 +249,10 @@ async def delete_campaign(
         raise conflict(
             "not_deletable", f"a campaign that is {record.campaign.status} is archived, not deleted"
         )
-    try:
+    with _conflict_if_changed():
         await services.campaigns.delete(
             scope.tenant_id, campaign_id, expected_version=record.version
         )
-    except CampaignChangedError:
-        raise _changed_meanwhile() from None
     await audit.record("campaign.delete", "campaign", campaign_id, before=public(record))
     return Response(status_code=204)
 
@@ -449,12 +458,10 @@ async def archive_campaign(
     record = await _record(services, scope, campaign_id)
     if record.campaign.status in EDITABLE:
         # Never submitted (or rejected): no workflow owns it, the database alone does.
-        try:
+        with _conflict_if_changed():  # submitted meanwhile: the workflow owns it now
             await services.campaigns.set_status(
                 campaign_id, CampaignStatus.ARCHIVED, expected_version=record.version
             )
-        except CampaignChangedError:  # submitted meanwhile: the workflow owns it now
-            raise _changed_meanwhile() from None
         after = public(await _record(services, scope, campaign_id))
         await audit.record(
             "campaign.archive", "campaign", campaign_id, before=public(record), after=after
