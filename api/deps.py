@@ -95,6 +95,14 @@ def unauthorized(message: str, *, invalid: bool) -> HTTPException:
     )
 
 
+def too_many_requests(code: str, message: str, wait_s: float) -> HTTPException:
+    return HTTPException(
+        status_code=429,
+        detail={"code": code, "message": message},
+        headers={"Retry-After": retry_after_header(wait_s)},
+    )
+
+
 def not_found(kind: str, object_id: str) -> HTTPException:
     """The one answer for "no such object" and "another tenant's object"."""
     return HTTPException(
@@ -127,13 +135,8 @@ async def authenticate(
     if services.requests is not None:
         wait_s = await services.requests.take(f"{principal.kind}:{principal.subject_id}")
         if wait_s > 0:
-            raise HTTPException(
-                status_code=429,
-                detail={
-                    "code": "rate_limited",
-                    "message": "too many requests with this credential; see Retry-After",
-                },
-                headers={"Retry-After": retry_after_header(wait_s)},
+            raise too_many_requests(
+                "rate_limited", "too many requests with this credential; see Retry-After", wait_s
             )
     return principal
 

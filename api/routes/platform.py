@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from adapters.auth import AuthenticationError, TooManyAttempts, create_api_key, hash_password
 from adapters.db import KEEP, ConcurrentUpdateError, EmailTakenError, TenantNameTakenError
-from adapters.throttle import retry_after_header
 from api.deps import (
     AuditDep,
     AuthServicesDep,
@@ -28,6 +27,7 @@ from api.deps import (
     public,
     requires,
     requires_any_role,
+    too_many_requests,
     unauthorized,
 )
 from domain.identity import Actor, ApiKey, AuditEntry, AuditFilter, User, normalize_email
@@ -273,11 +273,7 @@ async def issue_token(
             tenant=body.tenant, email=body.email, password=body.password.get_secret_value()
         )
     except TooManyAttempts as error:
-        raise HTTPException(
-            status_code=429,
-            detail={"code": "too_many_attempts", "message": str(error)},
-            headers={"Retry-After": retry_after_header(error.retry_after_s)},
-        ) from None
+        raise too_many_requests("too_many_attempts", str(error), error.retry_after_s) from None
     except AuthenticationError as error:
         raise unauthorized(str(error), invalid=False) from None
     response.headers.update(_NO_STORE)
