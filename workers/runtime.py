@@ -176,33 +176,27 @@ class Runtime:
         connections, nor wait with the bid path's 50 ms timeouts."""
 
         async def build() -> aioredis.Redis | None:
-            if self.settings.redis_url is None:
-                return None
-            client = connect_redis(
-                self.settings.redis_url,
-                pool_size=THROTTLE_REDIS_POOL,
-                timeout_s=THROTTLE_REDIS_TIMEOUT_S,
-            )
-            self._stack.push_async_callback(client.aclose)
-            return client
+            return self._redis_client(THROTTLE_REDIS_POOL, THROTTLE_REDIS_TIMEOUT_S)
 
         return await self._once("throttle_redis", build)
 
     async def redis(self) -> aioredis.Redis | None:
         async def build() -> aioredis.Redis | None:
-            if self.settings.redis_url is None:
-                return None
             cache = self.settings.cache
-            client = connect_redis(
-                self.settings.redis_url,
-                pool_size=cache.redis_pool_size,
-                timeout_s=cache.redis_timeout_ms / 1000,
-            )
-            self._stack.push_async_callback(client.aclose)
-            self.checks.append(DependencyCheck("redis", client.ping))
+            client = self._redis_client(cache.redis_pool_size, cache.redis_timeout_ms / 1000)
+            if client is not None:
+                self.checks.append(DependencyCheck("redis", client.ping))
             return client
 
         return await self._once("redis", build)
+
+    def _redis_client(self, pool_size: int, timeout_s: float) -> aioredis.Redis | None:
+        """A client of CE_REDIS_URL with a pool of its own, closed with the runtime."""
+        if self.settings.redis_url is None:
+            return None
+        client = connect_redis(self.settings.redis_url, pool_size=pool_size, timeout_s=timeout_s)
+        self._stack.push_async_callback(client.aclose)
+        return client
 
     async def nats(self) -> NatsClient | None:
         async def build() -> NatsClient | None:
