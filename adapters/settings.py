@@ -222,7 +222,10 @@ class AuthSettings(BaseModel):
         default=60.0, gt=0, description="then one more attempt per this many seconds"
     )
     requests_burst: int = Field(
-        default=1000, ge=1, description="requests per API key or user token at once on /api/v1"
+        default=1000,
+        ge=1,
+        description="requests at once per API key or user on authenticated routes "
+        "(/api/v1, /v1/channels/*)",
     )
     requests_per_s: float = Field(
         default=100.0, gt=0, description="then this many a second (beyond: 429 with Retry-After)"

@@ -9,8 +9,9 @@
 
 The provider token is signed once and reused: Apple refuses tokens refreshed more often than
 every 20 minutes and accepts them for an hour. The apns-id is derived from the idempotency key,
-so every attempt at one message carries the same id; as the collapse id too, it makes a message
-Apple was given twice show once.
+so every attempt at one message carries the same id; as the collapse id too, a message Apple
+was given twice replaces the first while that one is still shown
+(``OutboundMessage.notification_id``).
 """
 
 from __future__ import annotations

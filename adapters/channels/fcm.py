@@ -162,7 +162,7 @@ def fcm_message(message: OutboundMessage, token: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "token": token,
         "notification": notification,
-        # A message FCM was given twice replaces itself on the device instead of showing twice.
+        # A message FCM was given twice replaces the first while it is still shown.
         "android": {"notification": {"tag": message.notification_id}},
         "apns": {"headers": {"apns-collapse-id": message.notification_id}},
     }
