@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -116,6 +117,33 @@ class Stage:
             ),
             id=workflow_id(self.lifecycle.tenant_id, campaign_id),
             task_queue=self.queue,
+        )
+
+    def submission(self, campaign_id: str, **fields: Any) -> WithStartWorkflowOperation[Any, Any]:
+        """The start as the API makes it for update-with-start of ``submission``: search
+        attributes given, the id reusable once a run has ended, a running one refused."""
+        tenant_id = self.lifecycle.tenant_id
+        return WithStartWorkflowOperation(
+            CampaignLifecycleWorkflow.run,
+            LifecycleInput(
+                tenant_id=tenant_id,
+                campaign_id=campaign_id,
+                campaign_name="Recorded campaign",
+                submitted_by=SUBMITTER,
+                submitted_by_name="Sam Submitter",
+                **fields,
+            ),
+            id=workflow_id(tenant_id, campaign_id),
+            task_queue=self.queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(TENANT_ID, tenant_id),
+                    SearchAttributePair(CAMPAIGN_ID, campaign_id),
+                    SearchAttributePair(CAMPAIGN_STATUS, "in_review"),
+                ]
+            ),
         )
 
     async def vote(
@@ -273,31 +301,12 @@ async def submitted_by_update_with_start(stage: Stage) -> Handle:
     given at the start, answered once the in_review move is written. Two approvals, then
     live. Recorded while live, its end a month away."""
     campaign_id = await stage.lifecycle.new_campaign()
-    tenant_id = stage.lifecycle.tenant_id
     start = await stage.env.get_current_time() + timedelta(hours=1)
-    operation = WithStartWorkflowOperation(
-        CampaignLifecycleWorkflow.run,
-        LifecycleInput(
-            tenant_id=tenant_id,
-            campaign_id=campaign_id,
-            campaign_name="Recorded campaign",
-            budget_usd=Decimal(5_000),
-            start_at=start,
-            end_at=start + timedelta(days=30),
-            submitted_by=SUBMITTER,
-            submitted_by_name="Sam Submitter",
-        ),
-        id=workflow_id(tenant_id, campaign_id),
-        task_queue=stage.queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(TENANT_ID, tenant_id),
-                SearchAttributePair(CAMPAIGN_ID, campaign_id),
-                SearchAttributePair(CAMPAIGN_STATUS, "in_review"),
-            ]
-        ),
+    operation = stage.submission(
+        campaign_id,
+        budget_usd=Decimal(5_000),
+        start_at=start,
+        end_at=start + timedelta(days=30),
     )
     submitted = await stage.env.client.execute_update_with_start_workflow(
         CampaignLifecycleWorkflow.submission, start_workflow_operation=operation
@@ -322,20 +331,8 @@ async def submission_voided_by_an_edit(stage: Stage) -> Handle:
     if read is None:
         raise ScenarioFailed("the campaign was not stored")
     await stage.lifecycle.campaigns.save(read.campaign, expected_version=read.version)
-    operation = WithStartWorkflowOperation(
-        CampaignLifecycleWorkflow.run,
-        LifecycleInput(
-            tenant_id=tenant_id,
-            campaign_id=campaign_id,
-            campaign_name="Recorded campaign",
-            budget_usd=Decimal(500),
-            submitted_by=SUBMITTER,
-            submitted_by_name="Sam Submitter",
-            campaign_version=read.version,
-        ),
-        id=workflow_id(tenant_id, campaign_id),
-        task_queue=stage.queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    operation = stage.submission(
+        campaign_id, budget_usd=Decimal(500), campaign_version=read.version
     )
     try:
         await stage.env.client.execute_update_with_start_workflow(
